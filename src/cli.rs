@@ -1,0 +1,153 @@
+//! Command line: flags, their `ECR_LOGIN_*` environment names, and help text.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "ecr-login",
+    version,
+    about = "Log Docker and other OCI clients in to Amazon ECR registries",
+    long_about = "Log Docker and other OCI clients in to Amazon ECR registries.\n\n\
+        Fetches one ECR authorization token per region (through the AWS SDK's usual credential \
+        chain) and writes it into the Docker config.json, or pipes it into `docker login \
+        --password-stdin`. Run it from ecr-login.timer every 11 hours, or by hand.",
+    args_conflicts_with_subcommands = true,
+    after_help = "Exit codes: 0 OK, 64 USAGE, 65 DATAERR, 69 UNAVAILABLE, 70 SOFTWARE, \
+        73 CANTCREAT, 75 TEMPFAIL, 76 PROTOCOL, 77 NOPERM, 78 CONFIG."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    /// Registries for the default `login` command.
+    #[command(flatten)]
+    pub login: LoginArgs,
+
+    #[command(flatten)]
+    pub options: Options,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Log in to registries (the default command).
+    Login(LoginArgs),
+}
+
+#[derive(Debug, Args, Default, Clone)]
+pub struct LoginArgs {
+    /// Registries: ACCOUNT.dkr.ecr.REGION.amazonaws.com (any ECR flavour), or a bare 12-digit
+    /// account in --region. Env ECR_LOGIN_REGISTRIES (space- or comma-separated).
+    #[arg(value_name = "REGISTRY")]
+    pub registries: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Method {
+    /// Write auths[host] into config.json directly (atomic, locked), or through its
+    /// credential store.
+    Config,
+    /// Run `DOCKER_BIN login --username AWS --password-stdin HOST` per registry.
+    Docker,
+}
+
+#[derive(Debug, Args, Default, Clone)]
+pub struct Options {
+    /// AWS region for bare account IDs. Default: AWS_REGION, the profile, instance metadata.
+    #[arg(long, global = true, env = "ECR_LOGIN_REGION", value_name = "R")]
+    pub region: Option<String>,
+
+    /// AWS profile from ~/.aws/config for credentials (like AWS_PROFILE).
+    #[arg(long, global = true, env = "ECR_LOGIN_PROFILE", value_name = "P")]
+    pub profile: Option<String>,
+
+    /// How to hand the token over [default: config].
+    #[arg(long, global = true, env = "ECR_LOGIN_METHOD", value_enum)]
+    pub method: Option<Method>,
+
+    /// Docker config directory [default: $DOCKER_CONFIG, else ~/.docker].
+    #[arg(
+        long,
+        global = true,
+        env = "ECR_LOGIN_DOCKER_CONFIG",
+        value_name = "DIR"
+    )]
+    pub docker_config: Option<PathBuf>,
+
+    /// Docker CLI for --method docker (podman's `docker` works too) [default: docker].
+    #[arg(long, global = true, env = "ECR_LOGIN_DOCKER_BIN", value_name = "PATH")]
+    pub docker_bin: Option<PathBuf>,
+
+    /// Settings file (TOML) [default: /etc/ecr-login/config.toml if it exists].
+    #[arg(long, global = true, env = "ECR_LOGIN_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Overall deadline for the run, e.g. 60s, 2m [default: 60s].
+    #[arg(
+        long,
+        global = true,
+        env = "ECR_LOGIN_TIMEOUT",
+        value_name = "DURATION"
+    )]
+    pub timeout: Option<String>,
+
+    /// Resolve registries, region and credentials and fetch tokens, but write nothing.
+    #[arg(long, global = true, env = "ECR_LOGIN_DRY_RUN")]
+    pub dry_run: bool,
+
+    /// More output (repeat for more). Env ECR_LOGIN_VERBOSE=N.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
+    pub verbose: u8,
+
+    /// Less output: -q warnings and errors only, -qq errors only. Env ECR_LOGIN_QUIET=N.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub quiet: u8,
+}
+
+impl Cli {
+    /// The registries given on the command line, whichever form (`login X` or `X`) was used.
+    pub fn registries(&self) -> &[String] {
+        match &self.command {
+            Some(Command::Login(args)) => &args.registries,
+            None => &self.login.registries,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn login_is_the_default_subcommand() {
+        let implicit =
+            Cli::try_parse_from(["ecr-login", "111122223333", "--region", "eu-west-1"]).unwrap();
+        let explicit = Cli::try_parse_from([
+            "ecr-login",
+            "login",
+            "111122223333",
+            "--region",
+            "eu-west-1",
+        ])
+        .unwrap();
+        assert_eq!(implicit.registries(), ["111122223333"]);
+        assert_eq!(explicit.registries(), ["111122223333"]);
+        assert_eq!(explicit.options.region.as_deref(), Some("eu-west-1"));
+    }
+
+    #[test]
+    fn flags_before_the_subcommand_work() {
+        let cli =
+            Cli::try_parse_from(["ecr-login", "-v", "--method", "docker", "login", "x"]).unwrap();
+        assert_eq!(cli.options.method, Some(Method::Docker));
+        assert_eq!(cli.options.verbose, 1);
+    }
+}

@@ -1,0 +1,519 @@
+//! The Docker `config.json`: locked read, merge of `auths[host]` that keeps everything else,
+//! atomic write; hosts routed to a credential store are stored through its helper instead.
+
+use std::fs::{self, File, OpenOptions, Permissions};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use base64::Engine;
+use serde_json::{Map, Value};
+
+use crate::exit::{Code, Failure, ResultExt};
+use crate::secret::Secret;
+
+/// One registry's credentials to store.
+pub struct Entry<'a> {
+    pub host: &'a str,
+    pub username: &'a str,
+    pub password: &'a Secret,
+}
+
+/// Where a registry's credentials went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stored {
+    /// `auths[host].auth` in config.json.
+    Auths,
+    /// `docker-credential-NAME store`.
+    Helper(String),
+}
+
+/// Store every entry in one locked read-modify-write of `dir/config.json`.
+/// The outer error fails the whole batch (lock, read, parse, write); the inner ones are
+/// per-registry helper failures. Nothing is written unless the merge succeeded.
+pub fn store(dir: &Path, entries: &[Entry], deadline: Instant) -> Result<Vec<Result<Stored>>> {
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .code(
+            Code::CantCreat,
+            format!("creating docker config directory {}", dir.display()),
+        )?;
+    let _lock = lock(dir, deadline)?;
+    let path = dir.join("config.json");
+    let target = resolve_target(&path, dir)?;
+    let existing = read_existing(&target)?;
+    let mut config = parse(
+        existing.as_ref().map(|(bytes, _)| bytes.as_slice()),
+        &target,
+    )?;
+
+    let results = entries
+        .iter()
+        .map(|entry| match credential_helper(&config, entry.host) {
+            Some(helper) => {
+                store_with_helper(&helper, entry, deadline).map(|()| Stored::Helper(helper))
+            }
+            None => set_auth(&mut config, entry).map(|()| Stored::Auths),
+        })
+        .collect::<Vec<_>>();
+
+    let bytes = serialize(&config);
+    let unchanged = existing.as_ref().is_some_and(|(old, _)| *old == bytes);
+    if !unchanged {
+        let meta = existing.as_ref().map(|(_, meta)| meta);
+        write_atomic(&target, &bytes, meta).code(
+            Code::CantCreat,
+            format!("writing docker config {}", target.display()),
+        )?;
+    }
+    Ok(results)
+}
+
+/// Exclusive lock on `config.json.lock`, beside the file, waiting at most until `deadline`.
+/// The lock file stays: deleting it would let two writers lock different inodes.
+fn lock(dir: &Path, deadline: Instant) -> Result<File> {
+    let path = dir.join("config.json.lock");
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .custom_flags(libc_o_nofollow())
+        .open(&path)
+        .code(
+            Code::CantCreat,
+            format!("opening lock file {}", path.display()),
+        )?;
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(file),
+            Err(fs::TryLockError::WouldBlock) if Instant::now() < deadline => {
+                thread::sleep(Duration::from_millis(20))
+            }
+            Err(fs::TryLockError::WouldBlock) => {
+                return Err(Failure::new(
+                    Code::TempFail,
+                    format!("timed out waiting for the lock on {}", path.display()),
+                ));
+            }
+            Err(fs::TryLockError::Error(e)) => {
+                return Err(e).code(Code::CantCreat, format!("locking {}", path.display()));
+            }
+        }
+    }
+}
+
+/// `O_NOFOLLOW` on Linux: the lock file must not be a symlink planted elsewhere.
+const fn libc_o_nofollow() -> i32 {
+    0o400000
+}
+
+/// Where to write: `config.json` itself, or the file its symlink points to, as docker does,
+/// but only inside a directory owned by the same user as the docker config directory, so a
+/// root-run job cannot be steered into writing elsewhere.
+fn resolve_target(path: &Path, dir: &Path) -> Result<PathBuf> {
+    let is_link = fs::symlink_metadata(path)
+        .map(|m| m.file_type().is_symlink())
+        .unwrap_or(false);
+    if !is_link {
+        return Ok(path.to_path_buf());
+    }
+    let target = fs::canonicalize(path).code(
+        Code::CantCreat,
+        format!(
+            "following symlink {} (dangling or unreadable)",
+            path.display()
+        ),
+    )?;
+    let owner = |p: &Path| fs::metadata(p).map(|m| m.uid()).ok();
+    let parent = target.parent().unwrap_or(Path::new("/"));
+    if owner(parent).is_none() || owner(parent) != owner(dir) {
+        return Err(Failure::new(
+            Code::CantCreat,
+            format!(
+                "refusing to follow symlink {} into {}, which another user owns",
+                path.display(),
+                parent.display()
+            ),
+        ));
+    }
+    Ok(target)
+}
+
+/// The current bytes and metadata, or `None` if there is no file yet.
+fn read_existing(path: &Path) -> Result<Option<(Vec<u8>, fs::Metadata)>> {
+    let mut file = match File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => {
+            return Err(e).code(
+                Code::CantCreat,
+                format!("reading docker config {}", path.display()),
+            );
+        }
+    };
+    let meta = file
+        .metadata()
+        .with_context(|| format!("reading docker config {}", path.display()))?;
+    if !meta.is_file() {
+        return Err(Failure::new(
+            Code::CantCreat,
+            format!("docker config {} is not a regular file", path.display()),
+        ));
+    }
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes).code(
+        Code::CantCreat,
+        format!("reading docker config {}", path.display()),
+    )?;
+    Ok(Some((bytes, meta)))
+}
+
+/// A JSON object; an empty file counts as `{}` (nothing to lose). Anything else is refused
+/// with the file left as it is.
+pub fn parse(bytes: Option<&[u8]>, path: &Path) -> Result<Map<String, Value>> {
+    let bytes = match bytes {
+        Some(b) if !b.iter().all(u8::is_ascii_whitespace) => b,
+        _ => return Ok(Map::new()),
+    };
+    match serde_json::from_slice::<Value>(bytes) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err(Failure::new(
+            Code::DataErr,
+            format!(
+                "docker config {} is not a JSON object (left untouched)",
+                path.display()
+            ),
+        )),
+        Err(e) => Err(Failure::new(
+            Code::DataErr,
+            format!(
+                "docker config {} is not valid JSON: {e} (left untouched)",
+                path.display()
+            ),
+        )),
+    }
+}
+
+/// Docker's rule: `credHelpers[host]` first, then `credsStore`, else the file itself.
+pub fn credential_helper(config: &Map<String, Value>, host: &str) -> Option<String> {
+    let named = |v: Option<&Value>| {
+        v.and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+    };
+    named(config.get("credHelpers").and_then(|h| h.get(host)))
+        .or_else(|| named(config.get("credsStore")))
+}
+
+/// Replace `auths[host]` with a fresh `{"auth": ...}`, keeping its position among the others.
+/// Stale fields (an old `identitytoken`) would take precedence over the new token in docker.
+pub fn set_auth(config: &mut Map<String, Value>, entry: &Entry) -> Result<()> {
+    let auths = config
+        .entry("auths")
+        .or_insert_with(|| Value::Object(Map::new()));
+    let Value::Object(auths) = auths else {
+        return Err(Failure::new(
+            Code::DataErr,
+            "docker config has an \"auths\" that is not an object",
+        ));
+    };
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!(
+        "{}:{}",
+        entry.username,
+        entry.password.expose()
+    ));
+    let mut value = Map::new();
+    value.insert("auth".into(), Value::String(auth));
+    auths.insert(entry.host.to_string(), Value::Object(value));
+    Ok(())
+}
+
+/// Tab-indented like docker's own writer, so a diff against docker's output is small.
+pub fn serialize(config: &Map<String, Value>) -> Vec<u8> {
+    let mut out = Vec::new();
+    let formatter = serde_json::ser::PrettyFormatter::with_indent(b"\t");
+    let mut ser = serde_json::Serializer::with_formatter(&mut out, formatter);
+    serde::Serialize::serialize(config, &mut ser).expect("a JSON map always serializes");
+    out
+}
+
+/// Temp file (0600 from creation, O_EXCL) in the same directory, fsync, rename, fsync the
+/// directory. An existing file's owner is kept; its mode too, minus group/other access,
+/// because it now holds credentials.
+fn write_atomic(target: &Path, bytes: &[u8], existing: Option<&fs::Metadata>) -> Result<()> {
+    let dir = target.parent().unwrap_or(Path::new("."));
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".config.json.")
+        .suffix(".tmp")
+        .permissions(Permissions::from_mode(0o600))
+        .tempfile_in(dir)
+        .context("creating temporary file")?;
+    if let Some(meta) = existing {
+        let ours = tmp.as_file().metadata()?;
+        if (meta.uid(), meta.gid()) != (ours.uid(), ours.gid()) {
+            std::os::unix::fs::fchown(tmp.as_file(), Some(meta.uid()), Some(meta.gid()))
+                .context("keeping the owner of the existing file")?;
+        }
+        let mode = (meta.mode() & 0o700) | 0o600;
+        if meta.mode() & 0o077 != 0 {
+            log::warn!(
+                "{}: mode {:o} gave others access; writing it as {:o} because it holds credentials",
+                target.display(),
+                meta.mode() & 0o777,
+                mode
+            );
+        }
+        if mode != 0o600 {
+            tmp.as_file()
+                .set_permissions(Permissions::from_mode(mode))?;
+        }
+    }
+    tmp.write_all(bytes).context("writing temporary file")?;
+    tmp.as_file().sync_all().context("syncing temporary file")?;
+    tmp.persist(target)
+        .map_err(|e| e.error)
+        .context("renaming temporary file into place")?;
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .context("syncing the directory")?;
+    Ok(())
+}
+
+/// `docker-credential-NAME store` with the credentials as JSON on stdin, as docker does.
+fn store_with_helper(name: &str, entry: &Entry, deadline: Instant) -> Result<()> {
+    let program = format!("docker-credential-{name}");
+    let mut child = match Command::new(&program)
+        .arg("store")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+    {
+        Ok(child) => child,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Err(Failure::new(
+                Code::Unavailable,
+                format!(
+                    "credential helper {program} (named by the docker config) is not installed"
+                ),
+            ));
+        }
+        Err(e) => return Err(e).code(Code::Unavailable, format!("running {program}")),
+    };
+    let payload = serde_json::json!({
+        "ServerURL": entry.host,
+        "Username": entry.username,
+        "Secret": entry.password.expose(),
+    });
+    if let Some(mut stdin) = child.stdin.take() {
+        // A helper that exits early closes the pipe; its exit status tells the story.
+        let _ = stdin.write_all(payload.to_string().as_bytes());
+    }
+    let status = loop {
+        if let Some(status) = child.try_wait().context("waiting for credential helper")? {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(Failure::new(
+                Code::TempFail,
+                format!("{program} store did not finish before the deadline"),
+            ));
+        }
+        thread::sleep(Duration::from_millis(10));
+    };
+    if status.success() {
+        return Ok(());
+    }
+    let mut output = String::new();
+    for pipe in [
+        child.stdout.take().map(|p| Box::new(p) as Box<dyn Read>),
+        child.stderr.take().map(|p| Box::new(p) as Box<dyn Read>),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        let mut text = String::new();
+        let _ = pipe.take(4096).read_to_string(&mut text);
+        output.push_str(text.trim());
+    }
+    let said = entry
+        .password
+        .redact(output.lines().next().unwrap_or("no output"));
+    Err(Failure::new(
+        Code::CantCreat,
+        format!("{program} store failed ({status}): {said}"),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry<'a>(host: &'a str, password: &'a Secret) -> Entry<'a> {
+        Entry {
+            host,
+            username: "AWS",
+            password,
+        }
+    }
+
+    #[test]
+    fn merge_keeps_unknown_keys_order_and_other_auths() {
+        let original = br#"{
+	"auths": {
+		"first.example": {"auth": "Zmlyc3Q="},
+		"111122223333.dkr.ecr.us-east-1.amazonaws.com": {"auth": "b2xk", "identitytoken": "stale"},
+		"last.example": {"auth": "bGFzdA=="}
+	},
+	"credHelpers": {"gcr.io": "gcloud"},
+	"psFormat": "table {{.ID}}",
+	"experimental": "enabled",
+	"proxies": {"default": {"httpProxy": "http://proxy:3128"}},
+	"number": 1.50
+}"#;
+        let mut config = parse(Some(original), Path::new("c")).unwrap();
+        let pw = Secret::new("pw".into());
+        set_auth(
+            &mut config,
+            &entry("111122223333.dkr.ecr.us-east-1.amazonaws.com", &pw),
+        )
+        .unwrap();
+        set_auth(
+            &mut config,
+            &entry("444455556666.dkr.ecr.eu-west-1.amazonaws.com", &pw),
+        )
+        .unwrap();
+        let out: Value = serde_json::from_slice(&serialize(&config)).unwrap();
+        let keys: Vec<_> = out.as_object().unwrap().keys().cloned().collect();
+        assert_eq!(
+            keys,
+            [
+                "auths",
+                "credHelpers",
+                "psFormat",
+                "experimental",
+                "proxies",
+                "number"
+            ]
+        );
+        let auths: Vec<_> = out["auths"].as_object().unwrap().keys().cloned().collect();
+        assert_eq!(
+            auths,
+            [
+                "first.example",
+                "111122223333.dkr.ecr.us-east-1.amazonaws.com",
+                "last.example",
+                "444455556666.dkr.ecr.eu-west-1.amazonaws.com"
+            ]
+        );
+        let replaced = &out["auths"]["111122223333.dkr.ecr.us-east-1.amazonaws.com"];
+        assert_eq!(replaced, &serde_json::json!({"auth": "QVdTOnB3"}));
+        assert_eq!(out["auths"]["first.example"]["auth"], "Zmlyc3Q=");
+        assert_eq!(out["credHelpers"]["gcr.io"], "gcloud");
+        assert_eq!(out["proxies"]["default"]["httpProxy"], "http://proxy:3128");
+        // Numbers keep their text, not just their value.
+        assert!(
+            String::from_utf8(serialize(&config))
+                .unwrap()
+                .contains("1.50")
+        );
+    }
+
+    #[test]
+    fn empty_file_is_an_empty_config() {
+        assert!(parse(Some(b" \n"), Path::new("c")).unwrap().is_empty());
+        assert!(parse(None, Path::new("c")).unwrap().is_empty());
+    }
+
+    #[test]
+    fn malformed_or_non_object_is_dataerr() {
+        for bad in [&b"{"[..], b"[]", b"\"x\"", b"{\"auths\": }"] {
+            let err = parse(Some(bad), Path::new("c")).unwrap_err();
+            assert_eq!(crate::exit::classify(&err), Code::DataErr);
+        }
+        let mut config = parse(Some(br#"{"auths": []}"#), Path::new("c")).unwrap();
+        let pw = Secret::new("pw".into());
+        let err = set_auth(&mut config, &entry("h", &pw)).unwrap_err();
+        assert_eq!(crate::exit::classify(&err), Code::DataErr);
+    }
+
+    #[test]
+    fn helper_routing_follows_docker() {
+        let config = parse(
+            Some(br#"{"credsStore": "pass", "credHelpers": {"a": "ecr-login", "b": ""}}"#),
+            Path::new("c"),
+        )
+        .unwrap();
+        assert_eq!(
+            credential_helper(&config, "a").as_deref(),
+            Some("ecr-login")
+        );
+        assert_eq!(credential_helper(&config, "b").as_deref(), Some("pass"));
+        assert_eq!(credential_helper(&config, "c").as_deref(), Some("pass"));
+        let plain = parse(Some(br#"{"credsStore": ""}"#), Path::new("c")).unwrap();
+        assert_eq!(credential_helper(&plain, "a"), None);
+    }
+
+    #[test]
+    fn store_creates_private_dir_and_file() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("nested/.docker");
+        let pw = Secret::new("pw".into());
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let results = store(&dir, &[entry("h.example", &pw)], deadline).unwrap();
+        assert_eq!(results.len(), 1);
+        assert_eq!(results[0].as_ref().unwrap(), &Stored::Auths);
+        assert_eq!(fs::metadata(&dir).unwrap().mode() & 0o777, 0o700);
+        assert_eq!(
+            fs::metadata(dir.join("config.json")).unwrap().mode() & 0o777,
+            0o600
+        );
+        let leftovers: Vec<_> = fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| n.ends_with(".tmp"))
+            .collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
+    }
+
+    #[test]
+    fn store_leaves_malformed_file_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.json");
+        fs::write(&path, b"{\"auths\": {").unwrap();
+        let pw = Secret::new("pw".into());
+        let err = store(
+            dir.path(),
+            &[entry("h", &pw)],
+            Instant::now() + Duration::from_secs(5),
+        )
+        .unwrap_err();
+        assert_eq!(crate::exit::classify(&err), Code::DataErr);
+        assert_eq!(fs::read(&path).unwrap(), b"{\"auths\": {");
+    }
+
+    #[test]
+    fn group_readable_file_is_tightened() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.json");
+        fs::write(&path, b"{}").unwrap();
+        fs::set_permissions(&path, Permissions::from_mode(0o644)).unwrap();
+        let pw = Secret::new("pw".into());
+        store(
+            dir.path(),
+            &[entry("h", &pw)],
+            Instant::now() + Duration::from_secs(5),
+        )
+        .unwrap();
+        assert_eq!(fs::metadata(&path).unwrap().mode() & 0o777, 0o600);
+    }
+}

@@ -1,0 +1,240 @@
+//! AWS SDK setup in one place (region, credentials, IMDS bounds) and the
+//! `GetAuthorizationToken` call with its errors mapped to exit codes.
+
+use std::time::{Duration, SystemTime};
+
+use anyhow::Result;
+use aws_config::meta::region::RegionProviderChain;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_ecr::config::http::HttpResponse;
+use aws_sdk_ecr::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use base64::Engine;
+
+use crate::exit::{Code, Failure};
+use crate::registry::Endpoint;
+use crate::secret::Secret;
+
+/// Off AWS, instance metadata never answers; the SDK's default chain waits 3-4 s for it. A
+/// region lookup that has not finished by then has failed.
+const REGION_LOOKUP_BOUND: Duration = Duration::from_millis(1000);
+
+/// What ECR handed out for one endpoint; valid for every registry in that region.
+#[derive(Debug, Clone)]
+pub struct Token {
+    pub username: String,
+    pub password: Secret,
+    pub expires_at: Option<SystemTime>,
+}
+
+/// Region for bare account IDs when none was configured: `AWS_REGION`/`AWS_DEFAULT_REGION`,
+/// the profile, then instance metadata with a short bound.
+pub async fn discover_region(profile: Option<&str>) -> Option<String> {
+    let imds = aws_config::imds::Client::builder()
+        .connect_timeout(Duration::from_millis(300))
+        .read_timeout(Duration::from_millis(500))
+        .max_attempts(1)
+        .build();
+    let mut from_profile = aws_config::profile::ProfileFileRegionProvider::builder();
+    if let Some(profile) = profile {
+        from_profile = from_profile.profile_name(profile);
+    }
+    let chain = RegionProviderChain::first_try(
+        aws_config::environment::EnvironmentVariableRegionProvider::new(),
+    )
+    .or_else(from_profile.build())
+    .or_else(
+        aws_config::imds::region::ImdsRegionProvider::builder()
+            .imds_client(imds)
+            .build(),
+    );
+    let found = tokio::time::timeout(REGION_LOOKUP_BOUND, chain.region()).await;
+    found.ok().flatten().map(|r| r.to_string())
+}
+
+/// The shared SDK config: credentials chain for `profile`, `region` for STS and defaults.
+/// Endpoint overrides (`AWS_ENDPOINT_URL[_ECR]`), retries and proxies come from the usual
+/// AWS environment and profile settings.
+pub async fn sdk_config(region: &str, profile: Option<&str>) -> SdkConfig {
+    let mut loader =
+        aws_config::defaults(BehaviorVersion::latest()).region(Region::new(region.to_string()));
+    if let Some(profile) = profile {
+        loader = loader.profile_name(profile);
+    }
+    loader.load().await
+}
+
+/// One `GetAuthorizationToken` call for `endpoint`, without the deprecated `registryIds`.
+pub async fn fetch_token(sdk: &SdkConfig, endpoint: &Endpoint) -> Result<Token> {
+    let mut conf =
+        aws_sdk_ecr::config::Builder::from(sdk).region(Region::new(endpoint.region.clone()));
+    // Only force the flavour on; leave AWS_USE_FIPS_ENDPOINT and friends in charge otherwise.
+    if endpoint.fips {
+        conf = conf.use_fips(true);
+    }
+    if endpoint.dual_stack {
+        conf = conf.use_dual_stack(true);
+    }
+    let client = aws_sdk_ecr::Client::from_conf(conf.build());
+    let output = client
+        .get_authorization_token()
+        .send()
+        .await
+        .map_err(sdk_failure)?;
+    let data = output
+        .authorization_data()
+        .first()
+        .ok_or_else(|| Failure::new(Code::Protocol, "ECR returned no authorization data"))?;
+    let encoded = data
+        .authorization_token()
+        .ok_or_else(|| Failure::new(Code::Protocol, "ECR returned no authorization token"))?;
+    let (username, password) = decode_token(encoded)?;
+    Ok(Token {
+        username,
+        password,
+        expires_at: data
+            .expires_at()
+            .and_then(|t| SystemTime::try_from(*t).ok()),
+    })
+}
+
+/// `base64("AWS:password")` into its parts. Errors never quote the token.
+pub fn decode_token(encoded: &str) -> Result<(String, Secret)> {
+    let malformed = |what: &str| {
+        Failure::new(
+            Code::Protocol,
+            format!("ECR returned a malformed authorization token ({what})"),
+        )
+    };
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .map_err(|_| malformed("not base64"))?;
+    let text = String::from_utf8(bytes).map_err(|_| malformed("not UTF-8"))?;
+    match text.split_once(':') {
+        Some((user, password)) if !user.is_empty() && !password.is_empty() => {
+            Ok((user.to_string(), Secret::new(password.to_string())))
+        }
+        _ => Err(malformed("no user:password")),
+    }
+}
+
+/// Map an SDK error to the exit code an operator can act on, keeping the service's own words
+/// (`DisplayErrorContext` prints the whole chain, e.g. "ExpiredTokenException: ...").
+fn sdk_failure<E>(err: SdkError<E, HttpResponse>) -> anyhow::Error
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    let code = match &err {
+        SdkError::ServiceError(_) => {
+            classify_service_error(err.code(), err.raw_response().map(|r| r.status().as_u16()))
+        }
+        _ if has_credentials_error(&err) => Code::NoPerm,
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => Code::TempFail,
+        SdkError::ResponseError(_) => Code::Protocol,
+        _ => Code::Software,
+    };
+    Failure::new(
+        code,
+        format!(
+            "calling ECR GetAuthorizationToken: {}",
+            DisplayErrorContext(&err)
+        ),
+    )
+}
+
+pub fn classify_service_error(code: Option<&str>, status: Option<u16>) -> Code {
+    match code.unwrap_or_default() {
+        "ThrottlingException"
+        | "Throttling"
+        | "ThrottledException"
+        | "RequestLimitExceeded"
+        | "TooManyRequestsException"
+        | "ServerException"
+        | "ServiceUnavailable"
+        | "ServiceUnavailableException"
+        | "InternalFailure"
+        | "RequestTimeout"
+        | "RequestTimeoutException" => Code::TempFail,
+        "AccessDeniedException"
+        | "AccessDenied"
+        | "UnrecognizedClientException"
+        | "InvalidClientTokenId"
+        | "ExpiredTokenException"
+        | "ExpiredToken"
+        | "InvalidSignatureException"
+        | "SignatureDoesNotMatch"
+        | "MissingAuthenticationToken"
+        | "IncompleteSignature"
+        | "NotAuthorized"
+        | "AuthFailure" => Code::NoPerm,
+        _ => match status {
+            Some(429) | Some(500..=599) => Code::TempFail,
+            Some(401) | Some(403) => Code::NoPerm,
+            _ => Code::Protocol,
+        },
+    }
+}
+
+fn has_credentials_error(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = cause {
+        if e.is::<aws_credential_types::provider::error::CredentialsError>() {
+            return true;
+        }
+        cause = e.source();
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn b64(s: &str) -> String {
+        base64::engine::general_purpose::STANDARD.encode(s)
+    }
+
+    #[test]
+    fn decodes_user_and_password() {
+        let (user, password) = decode_token(&b64("AWS:s3cr:et")).unwrap();
+        assert_eq!(user, "AWS");
+        assert_eq!(password.expose(), "s3cr:et");
+    }
+
+    #[test]
+    fn malformed_tokens_are_protocol_errors_without_the_token() {
+        for token in [
+            "not base64 !!",
+            &b64("no-colon-here"),
+            &b64(":nopassuser"),
+            &b64("AWS:"),
+        ] {
+            let err = decode_token(token).unwrap_err();
+            assert_eq!(crate::exit::classify(&err), Code::Protocol, "{token}");
+            assert!(!err.to_string().contains(token), "{err}");
+            assert!(!err.to_string().contains("no-colon-here"), "{err}");
+        }
+    }
+
+    #[test]
+    fn service_errors_map_to_codes() {
+        let cases = [
+            (Some("ThrottlingException"), Some(400), Code::TempFail),
+            (Some("ServerException"), Some(500), Code::TempFail),
+            (None, Some(503), Code::TempFail),
+            (None, Some(429), Code::TempFail),
+            (Some("AccessDeniedException"), Some(400), Code::NoPerm),
+            (Some("ExpiredTokenException"), Some(400), Code::NoPerm),
+            (Some("UnrecognizedClientException"), Some(400), Code::NoPerm),
+            (None, Some(403), Code::NoPerm),
+            (Some("InvalidParameterException"), Some(400), Code::Protocol),
+            (None, None, Code::Protocol),
+        ];
+        for (code, status, expected) in cases {
+            assert_eq!(
+                classify_service_error(code, status),
+                expected,
+                "{code:?} {status:?}"
+            );
+        }
+    }
+}

@@ -1,0 +1,41 @@
+//! ecr-login: keep Docker and other OCI clients logged in to Amazon ECR.
+//!
+//! The binary is a thin wrapper around [`run`], so every path is testable in-process.
+
+pub mod cli;
+pub mod docker_config;
+pub mod docker_login;
+pub mod ecr;
+pub mod exit;
+pub mod logging;
+pub mod login;
+pub mod registry;
+pub mod secret;
+pub mod settings;
+
+use exit::Code;
+
+/// Run one command line to completion and return its exit code.
+pub fn run(cli: cli::Cli) -> Code {
+    let settings = match settings::Settings::resolve(&cli) {
+        Ok(settings) => settings,
+        Err(err) => {
+            logging::init(0);
+            return login::fail_early(&err);
+        }
+    };
+    logging::init(settings.verbosity);
+    // One thread is plenty: the work is a handful of concurrent HTTPS calls.
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            return login::fail_early(
+                &anyhow::Error::new(err).context("starting the async runtime"),
+            );
+        }
+    };
+    runtime.block_on(login::run(settings))
+}

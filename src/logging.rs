@@ -1,0 +1,66 @@
+//! Logs go to the journal (with structured fields) when systemd connected our stderr to it,
+//! otherwise as plain lines to stderr. journald timestamps lines itself, so we never do.
+
+use std::io::Write;
+
+use log::{Level, LevelFilter, Log, Metadata, Record};
+
+/// Install the logger. `verbosity`: 0 info, 1 debug, 2+ trace, -1 warn, -2 error.
+pub fn init(verbosity: i8) {
+    let level = match verbosity {
+        i8::MIN..=-2 => LevelFilter::Error,
+        -1 => LevelFilter::Warn,
+        0 => LevelFilter::Info,
+        1 => LevelFilter::Debug,
+        _ => LevelFilter::Trace,
+    };
+    let installed = if systemd_journal_logger::connected_to_journal() {
+        systemd_journal_logger::JournalLog::new()
+            .map(|j| j.with_syslog_identifier("ecr-login".to_string()))
+            .map_err(|_| ())
+            .and_then(|j| j.install().map_err(|_| ()))
+    } else {
+        Err(())
+    };
+    if installed.is_err() {
+        // Setting a logger twice only fails in tests that call `run` repeatedly.
+        let _ = log::set_boxed_logger(Box::new(Stderr));
+    }
+    log::set_max_level(level);
+}
+
+struct Stderr;
+
+impl Log for Stderr {
+    fn enabled(&self, _: &Metadata) -> bool {
+        true
+    }
+
+    fn log(&self, record: &Record) {
+        // Our own crate only: the SDK's dependencies are noise at -v.
+        if !record.target().starts_with("ecr_login") {
+            return;
+        }
+        let prefix = match record.level() {
+            Level::Error => "error: ",
+            Level::Warn => "warning: ",
+            _ => "",
+        };
+        let _ = writeln!(
+            std::io::stderr().lock(),
+            "ecr-login: {prefix}{}",
+            record.args()
+        );
+    }
+
+    fn flush(&self) {}
+}
+
+/// `STATUS=` for `systemctl status`, when systemd is listening.
+pub fn notify_status(text: &str) {
+    if std::env::var_os("NOTIFY_SOCKET").is_some() {
+        if let Err(e) = sd_notify::notify(&[sd_notify::NotifyState::Status(text)]) {
+            log::debug!("sd_notify failed: {e}");
+        }
+    }
+}

@@ -1,0 +1,295 @@
+//! One run of `ecr-login login`: registries -> groups by endpoint -> one token per group,
+//! concurrently, under one deadline -> the chosen sink -> one exit code.
+
+use std::collections::BTreeMap;
+use std::time::SystemTime;
+
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+use crate::cli::Method;
+use crate::docker_config::{self, Entry, Stored};
+use crate::ecr::{self, Token};
+use crate::exit::{Code, Failure, classify};
+use crate::logging::notify_status;
+use crate::registry::{self, Endpoint, Registry, Spec};
+use crate::settings::Settings;
+
+/// Tallies what happened to each registry and keeps the worst code.
+#[derive(Default)]
+struct Report {
+    ok: usize,
+    failed: usize,
+    code: Option<Code>,
+}
+
+impl Report {
+    fn fail(&mut self, subject: &str, err: &anyhow::Error) {
+        let code = classify(err);
+        log::error!(registry = subject; "{subject}: {err:#}");
+        self.failed += 1;
+        self.code = Some(self.code.unwrap_or(Code::Ok).worst(code));
+    }
+
+    fn succeed(&mut self) {
+        self.ok += 1;
+    }
+
+    fn code(&self) -> Code {
+        self.code.unwrap_or(Code::Ok)
+    }
+}
+
+pub async fn run(settings: Settings) -> Code {
+    let deadline = Instant::now() + settings.timeout;
+    let mut report = Report::default();
+
+    let registries = resolve_registries(&settings, &mut report).await;
+    if registries.is_empty() {
+        return finish(&report, &settings);
+    }
+
+    let mut groups: BTreeMap<Endpoint, Vec<Registry>> = BTreeMap::new();
+    for registry in registries {
+        groups
+            .entry(registry.endpoint())
+            .or_default()
+            .push(registry);
+    }
+    log::debug!(
+        "{} registries in {} endpoint group(s): one GetAuthorizationToken call each",
+        groups.values().map(Vec::len).sum::<usize>(),
+        groups.len()
+    );
+
+    let home_region = settings.region.clone().unwrap_or_else(|| {
+        groups
+            .keys()
+            .next()
+            .map(|e| e.region.clone())
+            .unwrap_or_default()
+    });
+    let sdk = ecr::sdk_config(&home_region, settings.profile.as_deref()).await;
+
+    let mut calls = JoinSet::new();
+    for endpoint in groups.keys().cloned() {
+        let sdk = sdk.clone();
+        calls.spawn(async move {
+            let token =
+                match tokio::time::timeout_at(deadline, ecr::fetch_token(&sdk, &endpoint)).await {
+                    Ok(token) => token,
+                    Err(_) => Err(Failure::new(
+                        Code::TempFail,
+                        format!(
+                            "timed out waiting for ECR in {} (the deadline is --timeout)",
+                            endpoint.region
+                        ),
+                    )),
+                };
+            (endpoint, token)
+        });
+    }
+    let mut logged_in: Vec<(Registry, Token)> = Vec::new();
+    while let Some(joined) = calls.join_next().await {
+        let (endpoint, token) = joined.expect("token tasks do not panic");
+        let members = groups.remove(&endpoint).unwrap_or_default();
+        match token {
+            Ok(token) => {
+                warn_if_expired(&endpoint, &token);
+                logged_in.extend(members.into_iter().map(|r| (r, token.clone())));
+            }
+            Err(err) => {
+                for registry in members {
+                    report.fail(&registry.host, &err);
+                }
+            }
+        }
+    }
+    logged_in.sort_by(|a, b| a.0.host.cmp(&b.0.host));
+
+    if settings.dry_run {
+        for (registry, token) in &logged_in {
+            log::info!(
+                "dry run: would log in to {} with {} method ({})",
+                registry.host,
+                method_name(settings.method),
+                describe_expiry(token)
+            );
+            report.succeed();
+        }
+        return finish(&report, &settings);
+    }
+
+    match settings.method {
+        Method::Config => store_in_config(&settings, &logged_in, deadline, &mut report),
+        Method::Docker => {
+            for (registry, token) in &logged_in {
+                let result = crate::docker_login::login(
+                    &settings.docker_bin,
+                    &settings.docker_config,
+                    &registry.host,
+                    &token.username,
+                    &token.password,
+                    deadline,
+                )
+                .await;
+                match result {
+                    Ok(()) => {
+                        log_success(
+                            registry,
+                            token,
+                            &format!("via {}", settings.docker_bin.display()),
+                        );
+                        report.succeed();
+                    }
+                    Err(err) => report.fail(&registry.host, &err),
+                }
+            }
+        }
+    }
+    finish(&report, &settings)
+}
+
+/// Parse every registry; bare accounts get the configured or discovered region. Bad entries
+/// are reported and skipped so the good ones still log in.
+async fn resolve_registries(settings: &Settings, report: &mut Report) -> Vec<Registry> {
+    let mut hosts = Vec::new();
+    let mut accounts = Vec::new();
+    for input in &settings.registries {
+        match registry::parse(input) {
+            Ok(Spec::Host(r)) => hosts.push(r),
+            Ok(Spec::Account(a)) => accounts.push(a),
+            Err(e) => report.fail(input, &Failure::new(Code::Usage, e.to_string())),
+        }
+    }
+    if !accounts.is_empty() {
+        let region = match &settings.region {
+            Some(region) => Some(region.clone()),
+            None => ecr::discover_region(settings.profile.as_deref()).await,
+        };
+        for account in accounts {
+            let resolved = match &region {
+                Some(region) => Registry::for_account(&account, region)
+                    .map_err(|e| Failure::new(Code::Usage, e.to_string())),
+                None => Err(Failure::new(
+                    Code::Config,
+                    "no region for a bare account ID: use --region, ECR_LOGIN_REGION, AWS_REGION, \
+                     `region` in the config file or AWS profile, or a full registry hostname",
+                )),
+            };
+            match resolved {
+                Ok(r) => hosts.push(r),
+                Err(e) => report.fail(&account, &e),
+            }
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    hosts.retain(|r| seen.insert(r.host.clone()));
+    hosts
+}
+
+fn store_in_config(
+    settings: &Settings,
+    logged_in: &[(Registry, Token)],
+    deadline: Instant,
+    report: &mut Report,
+) {
+    if logged_in.is_empty() {
+        return;
+    }
+    let entries: Vec<Entry> = logged_in
+        .iter()
+        .map(|(r, t)| Entry {
+            host: &r.host,
+            username: &t.username,
+            password: &t.password,
+        })
+        .collect();
+    match docker_config::store(&settings.docker_config, &entries, deadline.into_std()) {
+        Ok(results) => {
+            for ((registry, token), result) in logged_in.iter().zip(results) {
+                match result {
+                    Ok(Stored::Auths) => {
+                        let path = settings.docker_config.join("config.json");
+                        log_success(registry, token, &format!("in {}", path.display()));
+                        report.succeed();
+                    }
+                    Ok(Stored::Helper(name)) => {
+                        log_success(registry, token, &format!("in credential helper {name}"));
+                        report.succeed();
+                    }
+                    Err(err) => report.fail(&registry.host, &err),
+                }
+            }
+        }
+        Err(err) => {
+            for (registry, _) in logged_in {
+                report.fail(&registry.host, &err);
+            }
+        }
+    }
+}
+
+fn log_success(registry: &Registry, token: &Token, where_: &str) {
+    let expires = token
+        .expires_at
+        .map(|t| humantime::format_rfc3339_seconds(t).to_string())
+        .unwrap_or_default();
+    log::info!(
+        registry = registry.host.as_str(), region = registry.region.as_str(), expires_at = expires.as_str();
+        "logged in to {} {where_} ({})", registry.host, describe_expiry(token)
+    );
+}
+
+fn describe_expiry(token: &Token) -> String {
+    match token.expires_at {
+        Some(t) => format!("expires {}", humantime::format_rfc3339_seconds(t)),
+        None => "no expiry given".to_string(),
+    }
+}
+
+/// A token that is already expired on arrival points at clock skew or a test endpoint
+/// (moto's tokens expire in 2015); it is stored anyway, as the service handed it out.
+fn warn_if_expired(endpoint: &Endpoint, token: &Token) {
+    if let Some(expires) = token.expires_at {
+        if expires <= SystemTime::now() {
+            log::warn!(
+                "the token for {} expired on arrival ({}); check the clock",
+                endpoint.region,
+                humantime::format_rfc3339_seconds(expires)
+            );
+        }
+    }
+}
+
+fn method_name(method: Method) -> &'static str {
+    match method {
+        Method::Config => "config",
+        Method::Docker => "docker",
+    }
+}
+
+fn finish(report: &Report, settings: &Settings) -> Code {
+    let total = report.ok + report.failed;
+    let verb = if settings.dry_run {
+        "checked"
+    } else {
+        "logged in to"
+    };
+    let summary = format!("{verb} {} of {total} registries", report.ok);
+    if report.failed == 0 {
+        log::info!("{summary}");
+    } else {
+        log::warn!("{summary}; exit {}", report.code());
+    }
+    notify_status(&summary);
+    report.code()
+}
+
+/// Errors that stop the run before any registry is tried (bad settings).
+pub fn fail_early(err: &anyhow::Error) -> Code {
+    let code = classify(err);
+    log::error!("{err:#}");
+    notify_status(&format!("failed: {err}"));
+    code
+}
