@@ -111,7 +111,12 @@ impl Cli {
     pub fn registries(&self) -> &[String] {
         match &self.command {
             Some(Command::Login(args)) => &args.registries,
-            None => &self.login.registries,
+            // After a global option (`--region R login X`) clap files `login` under the
+            // top-level positionals; it is never a registry, so it is the subcommand.
+            None => match self.login.registries.split_first() {
+                Some((first, rest)) if first == "login" => rest,
+                _ => &self.login.registries,
+            },
         }
     }
 }
@@ -149,5 +154,9 @@ mod tests {
             Cli::try_parse_from(["ecr-login", "-v", "--method", "docker", "login", "x"]).unwrap();
         assert_eq!(cli.options.method, Some(Method::Docker));
         assert_eq!(cli.options.verbose, 1);
+        assert_eq!(cli.registries(), ["x"]);
+        let cli = Cli::try_parse_from(["ecr-login", "--region", "r", "login", "x", "-q"]).unwrap();
+        assert_eq!(cli.registries(), ["x"]);
+        assert_eq!(cli.options.region.as_deref(), Some("r"));
     }
 }

@@ -13,7 +13,7 @@ use anyhow::{Context, Result};
 use base64::Engine;
 use serde_json::{Map, Value};
 
-use crate::exit::{Code, Failure, ResultExt};
+use crate::exit::{Code, ResultExt, fail};
 use crate::secret::Secret;
 
 /// One registry's credentials to store.
@@ -63,9 +63,10 @@ pub fn store(dir: &Path, entries: &[Entry], deadline: Instant) -> Result<Vec<Res
         })
         .collect::<Vec<_>>();
 
+    // Rewrite only for a new `auths` entry: hosts stored through helpers leave the file as it is.
     let bytes = serialize(&config);
-    let unchanged = existing.as_ref().is_some_and(|(old, _)| *old == bytes);
-    if !unchanged {
+    let changed = existing.as_ref().is_none_or(|(old, _)| *old != bytes);
+    if changed && results.iter().any(|r| matches!(r, Ok(Stored::Auths))) {
         let meta = existing.as_ref().map(|(_, meta)| meta);
         write_atomic(&target, &bytes, meta).code(
             Code::CantCreat,
@@ -97,7 +98,7 @@ fn lock(dir: &Path, deadline: Instant) -> Result<File> {
                 thread::sleep(Duration::from_millis(20))
             }
             Err(fs::TryLockError::WouldBlock) => {
-                return Err(Failure::new(
+                return Err(fail(
                     Code::TempFail,
                     format!("timed out waiting for the lock on {}", path.display()),
                 ));
@@ -134,7 +135,7 @@ fn resolve_target(path: &Path, dir: &Path) -> Result<PathBuf> {
     let owner = |p: &Path| fs::metadata(p).map(|m| m.uid()).ok();
     let parent = target.parent().unwrap_or(Path::new("/"));
     if owner(parent).is_none() || owner(parent) != owner(dir) {
-        return Err(Failure::new(
+        return Err(fail(
             Code::CantCreat,
             format!(
                 "refusing to follow symlink {} into {}, which another user owns",
@@ -162,7 +163,7 @@ fn read_existing(path: &Path) -> Result<Option<(Vec<u8>, fs::Metadata)>> {
         .metadata()
         .with_context(|| format!("reading docker config {}", path.display()))?;
     if !meta.is_file() {
-        return Err(Failure::new(
+        return Err(fail(
             Code::CantCreat,
             format!("docker config {} is not a regular file", path.display()),
         ));
@@ -184,14 +185,14 @@ pub fn parse(bytes: Option<&[u8]>, path: &Path) -> Result<Map<String, Value>> {
     };
     match serde_json::from_slice::<Value>(bytes) {
         Ok(Value::Object(map)) => Ok(map),
-        Ok(_) => Err(Failure::new(
+        Ok(_) => Err(fail(
             Code::DataErr,
             format!(
                 "docker config {} is not a JSON object (left untouched)",
                 path.display()
             ),
         )),
-        Err(e) => Err(Failure::new(
+        Err(e) => Err(fail(
             Code::DataErr,
             format!(
                 "docker config {} is not valid JSON: {e} (left untouched)",
@@ -219,7 +220,7 @@ pub fn set_auth(config: &mut Map<String, Value>, entry: &Entry) -> Result<()> {
         .entry("auths")
         .or_insert_with(|| Value::Object(Map::new()));
     let Value::Object(auths) = auths else {
-        return Err(Failure::new(
+        return Err(fail(
             Code::DataErr,
             "docker config has an \"auths\" that is not an object",
         ));
@@ -298,7 +299,7 @@ fn store_with_helper(name: &str, entry: &Entry, deadline: Instant) -> Result<()>
     {
         Ok(child) => child,
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            return Err(Failure::new(
+            return Err(fail(
                 Code::Unavailable,
                 format!(
                     "credential helper {program} (named by the docker config) is not installed"
@@ -323,7 +324,7 @@ fn store_with_helper(name: &str, entry: &Entry, deadline: Instant) -> Result<()>
         if Instant::now() >= deadline {
             let _ = child.kill();
             let _ = child.wait();
-            return Err(Failure::new(
+            return Err(fail(
                 Code::TempFail,
                 format!("{program} store did not finish before the deadline"),
             ));
@@ -348,7 +349,7 @@ fn store_with_helper(name: &str, entry: &Entry, deadline: Instant) -> Result<()>
     let said = entry
         .password
         .redact(output.lines().next().unwrap_or("no output"));
-    Err(Failure::new(
+    Err(fail(
         Code::CantCreat,
         format!("{program} store failed ({status}): {said}"),
     ))

@@ -10,7 +10,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
 use tokio::time::Instant;
 
-use crate::exit::{Code, Failure};
+use crate::exit::{Code, fail};
 use crate::secret::Secret;
 
 pub async fn login(
@@ -34,16 +34,13 @@ pub async fn login(
     {
         Ok(child) => child,
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            return Err(Failure::new(
+            return Err(fail(
                 Code::Unavailable,
                 format!("{bin} not found: install docker or set --docker-bin"),
             ));
         }
         Err(e) => {
-            return Err(Failure::new(
-                Code::Unavailable,
-                format!("running {bin}: {e}"),
-            ));
+            return Err(fail(Code::Unavailable, format!("running {bin}: {e}")));
         }
     };
     let mut stdin = child.stdin.take().context("opening docker's stdin")?;
@@ -56,7 +53,7 @@ pub async fn login(
     let output = match tokio::time::timeout_at(deadline, write).await {
         Ok(output) => output.with_context(|| format!("waiting for {bin} login"))?,
         Err(_) => {
-            return Err(Failure::new(
+            return Err(fail(
                 Code::TempFail,
                 format!("{bin} login {host} did not finish before the deadline (killed)"),
             ));
@@ -67,7 +64,7 @@ pub async fn login(
     }
     let stderr = String::from_utf8_lossy(&output.stderr);
     let said = password.redact(last_line(&stderr).unwrap_or("no output"));
-    Err(Failure::new(
+    Err(fail(
         classify_login_error(&stderr),
         format!("{bin} login {host} failed ({}): {said}", output.status),
     ))

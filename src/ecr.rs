@@ -10,7 +10,7 @@ use aws_sdk_ecr::config::http::HttpResponse;
 use aws_sdk_ecr::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use base64::Engine;
 
-use crate::exit::{Code, Failure};
+use crate::exit::{Code, fail};
 use crate::registry::Endpoint;
 use crate::secret::Secret;
 
@@ -68,11 +68,14 @@ pub async fn fetch_token(sdk: &SdkConfig, endpoint: &Endpoint) -> Result<Token> 
     let mut conf =
         aws_sdk_ecr::config::Builder::from(sdk).region(Region::new(endpoint.region.clone()));
     // Only force the flavour on; leave AWS_USE_FIPS_ENDPOINT and friends in charge otherwise.
-    if endpoint.fips {
-        conf = conf.use_fips(true);
-    }
-    if endpoint.dual_stack {
-        conf = conf.use_dual_stack(true);
+    // An explicit endpoint URL replaces the flavour's endpoint (the SDK refuses both at once).
+    if !has_endpoint_override(sdk) {
+        if endpoint.fips {
+            conf = conf.use_fips(true);
+        }
+        if endpoint.dual_stack {
+            conf = conf.use_dual_stack(true);
+        }
     }
     let client = aws_sdk_ecr::Client::from_conf(conf.build());
     let output = client
@@ -83,10 +86,10 @@ pub async fn fetch_token(sdk: &SdkConfig, endpoint: &Endpoint) -> Result<Token> 
     let data = output
         .authorization_data()
         .first()
-        .ok_or_else(|| Failure::new(Code::Protocol, "ECR returned no authorization data"))?;
+        .ok_or_else(|| fail(Code::Protocol, "ECR returned no authorization data"))?;
     let encoded = data
         .authorization_token()
-        .ok_or_else(|| Failure::new(Code::Protocol, "ECR returned no authorization token"))?;
+        .ok_or_else(|| fail(Code::Protocol, "ECR returned no authorization token"))?;
     let (username, password) = decode_token(encoded)?;
     Ok(Token {
         username,
@@ -97,10 +100,24 @@ pub async fn fetch_token(sdk: &SdkConfig, endpoint: &Endpoint) -> Result<Token> 
     })
 }
 
+/// `AWS_ENDPOINT_URL[_ECR]` or `endpoint_url` in the profile, the way the SDK looks it up.
+fn has_endpoint_override(sdk: &SdkConfig) -> bool {
+    let key = aws_types::service_config::ServiceConfigKey::builder()
+        .service_id("ECR")
+        .env("AWS_ENDPOINT_URL")
+        .profile("endpoint_url")
+        .build()
+        .expect("all fields set");
+    sdk.endpoint_url().is_some()
+        || sdk
+            .service_config()
+            .is_some_and(|c| c.load_config(key).is_some())
+}
+
 /// `base64("AWS:password")` into its parts. Errors never quote the token.
 pub fn decode_token(encoded: &str) -> Result<(String, Secret)> {
     let malformed = |what: &str| {
-        Failure::new(
+        fail(
             Code::Protocol,
             format!("ECR returned a malformed authorization token ({what})"),
         )
@@ -118,7 +135,7 @@ pub fn decode_token(encoded: &str) -> Result<(String, Secret)> {
 }
 
 /// Map an SDK error to the exit code an operator can act on, keeping the service's own words
-/// (`DisplayErrorContext` prints the whole chain, e.g. "ExpiredTokenException: ...").
+/// (the whole chain, e.g. "ExpiredTokenException: The security token ... is expired").
 fn sdk_failure<E>(err: SdkError<E, HttpResponse>) -> anyhow::Error
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
@@ -132,13 +149,65 @@ where
         SdkError::ResponseError(_) => Code::Protocol,
         _ => Code::Software,
     };
-    Failure::new(
-        code,
-        format!(
-            "calling ECR GetAuthorizationToken: {}",
-            DisplayErrorContext(&err)
-        ),
-    )
+    log::debug!(
+        "GetAuthorizationToken failed: {}",
+        DisplayErrorContext(&err)
+    );
+    let mut message = format!("calling ECR GetAuthorizationToken: {}", error_chain(&err));
+    // An answer the SDK could not read (a proxy's HTML page, an XML error): show what it said.
+    if let (SdkError::ServiceError(_), None) = (&err, err.code())
+        && let Some(raw) = err.raw_response()
+    {
+        let body = raw
+            .body()
+            .bytes()
+            .map(String::from_utf8_lossy)
+            .unwrap_or_default();
+        message.push_str(&format!(
+            " (HTTP {}: {})",
+            raw.status().as_u16(),
+            text_of(&body)
+        ));
+    }
+    fail(code, message)
+}
+
+/// The words of an HTML/XML/JSON error body on one short line.
+fn text_of(body: &str) -> String {
+    let mut text = String::new();
+    let mut in_tag = false;
+    for c in body.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' => {
+                in_tag = false;
+                text.push(' ');
+            }
+            _ if !in_tag => text.push(c),
+            _ => {}
+        }
+    }
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let line = words.join(" ");
+    match line.char_indices().nth(300) {
+        Some((cut, _)) => format!("{}...", &line[..cut]),
+        None => line,
+    }
+}
+
+/// Every layer's message on one line ("service error: ExpiredTokenException: ..."), skipping
+/// layers that only repeat the one below; `DisplayErrorContext`'s debug dump goes to -v.
+fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut cause = Some(err);
+    while let Some(e) = cause {
+        let text = e.to_string();
+        if !text.is_empty() && !parts.last().is_some_and(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        cause = e.source();
+    }
+    parts.join(": ")
 }
 
 pub fn classify_service_error(code: Option<&str>, status: Option<u16>) -> Code {
@@ -213,6 +282,17 @@ mod tests {
             assert!(!err.to_string().contains(token), "{err}");
             assert!(!err.to_string().contains("no-colon-here"), "{err}");
         }
+    }
+
+    #[test]
+    fn error_bodies_become_one_line() {
+        let xml = "<?xml version=\"1.0\"?>\n<ErrorResponse><Errors><Error><Code>InvalidClientTokenId</Code>\
+                   <Message>The security token included in the request is invalid.</Message></Error></Errors></ErrorResponse>";
+        assert_eq!(
+            text_of(xml),
+            "InvalidClientTokenId The security token included in the request is invalid."
+        );
+        assert_eq!(text_of(&"x".repeat(400)).len(), 303);
     }
 
     #[test]

@@ -105,13 +105,12 @@ pub struct Failure {
     message: String,
 }
 
-impl Failure {
-    pub fn new(code: Code, message: impl Into<String>) -> anyhow::Error {
-        anyhow::Error::new(Failure {
-            code,
-            message: message.into(),
-        })
-    }
+/// A new error with its exit code.
+pub fn fail(code: Code, message: impl Into<String>) -> anyhow::Error {
+    anyhow::Error::new(Failure {
+        code,
+        message: message.into(),
+    })
 }
 
 impl fmt::Display for Failure {
@@ -209,7 +208,7 @@ mod tests {
 
     #[test]
     fn classify_finds_failure_under_context() {
-        let err = Failure::new(Code::Config, "no region").context("resolving region");
+        let err = fail(Code::Config, "no region").context("resolving region");
         assert_eq!(classify(&err), Code::Config);
         let err: anyhow::Result<()> = Err(io::Error::other("x")).code(Code::DataErr, "parsing");
         assert_eq!(classify(&err.unwrap_err()), Code::DataErr);

@@ -58,9 +58,9 @@ impl Log for Stderr {
 
 /// `STATUS=` for `systemctl status`, when systemd is listening.
 pub fn notify_status(text: &str) {
-    if std::env::var_os("NOTIFY_SOCKET").is_some() {
-        if let Err(e) = sd_notify::notify(&[sd_notify::NotifyState::Status(text)]) {
-            log::debug!("sd_notify failed: {e}");
-        }
+    if std::env::var_os("NOTIFY_SOCKET").is_some()
+        && let Err(e) = sd_notify::notify(&[sd_notify::NotifyState::Status(text)])
+    {
+        log::debug!("sd_notify failed: {e}");
     }
 }

@@ -10,7 +10,7 @@ use tokio::time::Instant;
 use crate::cli::Method;
 use crate::docker_config::{self, Entry, Stored};
 use crate::ecr::{self, Token};
-use crate::exit::{Code, Failure, classify};
+use crate::exit::{Code, classify, fail};
 use crate::logging::notify_status;
 use crate::registry::{self, Endpoint, Registry, Spec};
 use crate::settings::Settings;
@@ -78,7 +78,7 @@ pub async fn run(settings: Settings) -> Code {
             let token =
                 match tokio::time::timeout_at(deadline, ecr::fetch_token(&sdk, &endpoint)).await {
                     Ok(token) => token,
-                    Err(_) => Err(Failure::new(
+                    Err(_) => Err(fail(
                         Code::TempFail,
                         format!(
                             "timed out waiting for ECR in {} (the deadline is --timeout)",
@@ -106,6 +106,12 @@ pub async fn run(settings: Settings) -> Code {
         }
     }
     logged_in.sort_by(|a, b| a.0.host.cmp(&b.0.host));
+
+    // Lets the tests prove that a bug exits 70 (SOFTWARE); compiled out of release builds.
+    #[cfg(debug_assertions)]
+    if std::env::var_os("ECR_LOGIN_DEBUG_PANIC").is_some() {
+        panic!("ECR_LOGIN_DEBUG_PANIC is set");
+    }
 
     if settings.dry_run {
         for (registry, token) in &logged_in {
@@ -159,7 +165,7 @@ async fn resolve_registries(settings: &Settings, report: &mut Report) -> Vec<Reg
         match registry::parse(input) {
             Ok(Spec::Host(r)) => hosts.push(r),
             Ok(Spec::Account(a)) => accounts.push(a),
-            Err(e) => report.fail(input, &Failure::new(Code::Usage, e.to_string())),
+            Err(e) => report.fail(input, &fail(Code::Usage, e.to_string())),
         }
     }
     if !accounts.is_empty() {
@@ -170,8 +176,8 @@ async fn resolve_registries(settings: &Settings, report: &mut Report) -> Vec<Reg
         for account in accounts {
             let resolved = match &region {
                 Some(region) => Registry::for_account(&account, region)
-                    .map_err(|e| Failure::new(Code::Usage, e.to_string())),
-                None => Err(Failure::new(
+                    .map_err(|e| fail(Code::Usage, e.to_string())),
+                None => Err(fail(
                     Code::Config,
                     "no region for a bare account ID: use --region, ECR_LOGIN_REGION, AWS_REGION, \
                      `region` in the config file or AWS profile, or a full registry hostname",
@@ -251,14 +257,14 @@ fn describe_expiry(token: &Token) -> String {
 /// A token that is already expired on arrival points at clock skew or a test endpoint
 /// (moto's tokens expire in 2015); it is stored anyway, as the service handed it out.
 fn warn_if_expired(endpoint: &Endpoint, token: &Token) {
-    if let Some(expires) = token.expires_at {
-        if expires <= SystemTime::now() {
-            log::warn!(
-                "the token for {} expired on arrival ({}); check the clock",
-                endpoint.region,
-                humantime::format_rfc3339_seconds(expires)
-            );
-        }
+    if let Some(expires) = token.expires_at
+        && expires <= SystemTime::now()
+    {
+        log::warn!(
+            "the token for {} expired on arrival ({}); check the clock",
+            endpoint.region,
+            humantime::format_rfc3339_seconds(expires)
+        );
     }
 }
 

@@ -9,7 +9,7 @@ use anyhow::Result;
 use serde::Deserialize;
 
 use crate::cli::{Cli, Method};
-use crate::exit::{Code, Failure, ResultExt};
+use crate::exit::{Code, ResultExt, fail};
 
 pub const DEFAULT_CONFIG_FILE: &str = "/etc/ecr-login/config.toml";
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
@@ -57,7 +57,7 @@ impl Settings {
             file.registries.clone().unwrap_or_default()
         };
         if registries.is_empty() {
-            return Err(Failure::new(
+            return Err(fail(
                 Code::Usage,
                 "no registries given: name them as arguments, in ECR_LOGIN_REGISTRIES, \
                  or as `registries = [...]` in the config file",
@@ -66,7 +66,7 @@ impl Settings {
 
         let timeout = match opts.timeout.clone().or(file.timeout.clone()) {
             Some(text) => parse_duration(&text).ok_or_else(|| {
-                Failure::new(
+                fail(
                     Code::Usage,
                     format!("invalid timeout {text:?}: expected e.g. 60s, 2m, 1m30s"),
                 )
@@ -75,13 +75,13 @@ impl Settings {
         };
 
         let region = opts.region.clone().or(file.region.clone());
-        if let Some(region) = &region {
-            if !crate::registry::is_region(region) {
-                return Err(Failure::new(
-                    Code::Usage,
-                    format!("invalid region {region:?}: expected e.g. us-east-1"),
-                ));
-            }
+        if let Some(region) = &region
+            && !crate::registry::is_region(region)
+        {
+            return Err(fail(
+                Code::Usage,
+                format!("invalid region {region:?}: expected e.g. us-east-1"),
+            ));
         }
 
         check_max_attempts()?;
@@ -127,7 +127,7 @@ fn load_file(explicit: Option<&Path>) -> Result<FileSettings> {
     toml::from_str(&text).map_err(|e| {
         let line = e.span().map(|s| text[..s.start].matches('\n').count() + 1);
         let at = line.map(|l| format!(" at line {l}")).unwrap_or_default();
-        Failure::new(
+        fail(
             Code::Config,
             format!(
                 "invalid config file {}{at}: {}",
@@ -166,7 +166,7 @@ fn env_level(name: &str) -> Result<i8> {
             .ok()
             .filter(|n| (0..=5).contains(n))
             .ok_or_else(|| {
-                Failure::new(
+                fail(
                     Code::Usage,
                     format!("invalid {name} {v:?}: expected a number 0-5"),
                 )
@@ -179,7 +179,7 @@ fn env_level(name: &str) -> Result<i8> {
 fn check_max_attempts() -> Result<()> {
     match env::var("AWS_MAX_ATTEMPTS") {
         Ok(v) if v.trim().parse::<u32>().map(|n| n >= 1).unwrap_or(false) => Ok(()),
-        Ok(v) => Err(Failure::new(
+        Ok(v) => Err(fail(
             Code::Config,
             format!("invalid AWS_MAX_ATTEMPTS {v:?}: expected a whole number of at least 1"),
         )),
@@ -198,7 +198,7 @@ fn default_docker_config() -> Result<PathBuf> {
         .map(PathBuf::from)
         .or_else(home_from_passwd)
         .ok_or_else(|| {
-            Failure::new(
+            fail(
                 Code::Config,
                 "cannot find the docker config: set --docker-config, DOCKER_CONFIG or HOME",
             )

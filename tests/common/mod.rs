@@ -1,0 +1,376 @@
+//! Shared fixtures for the integration tests: a real moto_server on loopback, a counting
+//! reverse proxy in front of it, tiny HTTP servers for answers moto cannot give, and a
+//! hermetic way to run the built binary.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::thread;
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_ecr-login");
+
+/// A server process that dies with the test binary: it runs under `sh`, which kills it once
+/// our end of its stdin pipe closes (the test process exited, however it exited).
+pub struct Server {
+    pub port: u16,
+    _child: Child,
+}
+
+impl Server {
+    pub fn spawn(command: &str, port: u16, log: &Path) -> Server {
+        let script = format!(
+            "{command} >{log} 2>&1 & pid=$!; read _; kill $pid",
+            log = log.display()
+        );
+        let child = Command::new("sh")
+            .args(["-c", &script])
+            .stdin(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {command}: {e}"));
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "{command} did not listen on port {port} within 30 s; its log:\n{}",
+                std::fs::read_to_string(log).unwrap_or_default()
+            );
+            thread::sleep(Duration::from_millis(50));
+        }
+        Server {
+            port,
+            _child: child,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn logs_dir() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("server-logs");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Start a fresh moto_server. `env` adds settings such as `INITIAL_NO_AUTH_ACTION_COUNT`.
+/// A missing moto_server fails the test: it never passes without the real server.
+pub fn start_moto(env: &str) -> Server {
+    let which = Command::new("sh")
+        .args(["-c", "command -v moto_server"])
+        .output()
+        .unwrap();
+    assert!(
+        which.status.success(),
+        "moto_server is not installed: run scripts/test (pip install 'moto[server]')"
+    );
+    let port = free_port();
+    let log = logs_dir().join(format!("moto-{port}.log"));
+    Server::spawn(
+        &format!("{env} exec moto_server -H 127.0.0.1 -p {port}"),
+        port,
+        &log,
+    )
+}
+
+/// One moto shared by every test in a test binary (tokens are stateless).
+pub fn moto() -> &'static Server {
+    static MOTO: OnceLock<Server> = OnceLock::new();
+    MOTO.get_or_init(|| start_moto(""))
+}
+
+/// The password moto hands out, fetched straight from moto with a hand-made request, so
+/// the expectation does not come from the code under test.
+pub fn moto_password(endpoint: &str, region: &str) -> String {
+    let body = "{}";
+    let request = format!(
+        "POST / HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/x-amz-json-1.1\r\n\
+         X-Amz-Target: AmazonEC2ContainerRegistry_V20150921.GetAuthorizationToken\r\n\
+         Authorization: AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20260101/{region}/ecr/aws4_request, SignedHeaders=host, Signature=0\r\n\
+         Content-Length: {len}\r\nConnection: close\r\n\r\n{body}",
+        host = endpoint.trim_start_matches("http://"),
+        len = body.len()
+    );
+    let mut stream = TcpStream::connect(endpoint.trim_start_matches("http://")).unwrap();
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let json = response.split("\r\n\r\n").nth(1).expect("an HTTP body");
+    let value: serde_json::Value = serde_json::from_str(json).unwrap();
+    let token = value["authorizationData"][0]["authorizationToken"]
+        .as_str()
+        .unwrap();
+    let decoded = String::from_utf8(b64_decode(token)).unwrap();
+    decoded.strip_prefix("AWS:").expect("user AWS").to_string()
+}
+
+pub fn b64_decode(s: &str) -> Vec<u8> {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.decode(s).unwrap()
+}
+
+/// A hermetic run of the binary: no inherited environment, so a developer's own AWS setup,
+/// DOCKER_CONFIG or ECR_LOGIN_* cannot leak in.
+pub struct Run {
+    pub home: tempfile::TempDir,
+    cmd: Command,
+}
+
+impl Run {
+    pub fn new(endpoint: &str) -> Run {
+        let home = tempfile::tempdir().unwrap();
+        let mut cmd = Command::new(BIN);
+        cmd.env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", home.path())
+            .env("DOCKER_CONFIG", home.path().join(".docker"))
+            .env("AWS_CONFIG_FILE", "/dev/null")
+            .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+            .env("AWS_SECRET_ACCESS_KEY", "secret")
+            .env("AWS_ENDPOINT_URL", endpoint)
+            .stdin(Stdio::null());
+        Run { home, cmd }
+    }
+
+    pub fn docker_dir(&self) -> PathBuf {
+        self.home.path().join(".docker")
+    }
+
+    pub fn config_json(&self) -> PathBuf {
+        self.docker_dir().join("config.json")
+    }
+
+    pub fn env(mut self, key: &str, value: impl AsRef<std::ffi::OsStr>) -> Run {
+        self.cmd.env(key, value);
+        self
+    }
+
+    pub fn env_remove(mut self, key: &str) -> Run {
+        self.cmd.env_remove(key);
+        self
+    }
+
+    pub fn args<I, S>(mut self, args: I) -> Run
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        self.cmd.args(args);
+        self
+    }
+
+    pub fn command(&mut self) -> &mut Command {
+        &mut self.cmd
+    }
+
+    pub fn run(&mut self) -> Done {
+        let started = Instant::now();
+        let output = self.cmd.output().expect("running ecr-login");
+        Done {
+            output,
+            elapsed: started.elapsed(),
+        }
+    }
+}
+
+pub struct Done {
+    pub output: Output,
+    pub elapsed: Duration,
+}
+
+impl Done {
+    pub fn code(&self) -> i32 {
+        self.output.status.code().expect("exited, not killed")
+    }
+
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.output.stderr).into_owned()
+    }
+
+    pub fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.output.stdout).into_owned()
+    }
+
+    #[track_caller]
+    pub fn expect_code(&self, code: i32) -> &Done {
+        assert_eq!(
+            self.code(),
+            code,
+            "stderr:\n{}\nstdout:\n{}",
+            self.stderr(),
+            self.stdout()
+        );
+        self
+    }
+}
+
+/// Read `config.json` and decode `auths[host].auth`.
+pub fn auth_of(config: &Path, host: &str) -> Option<String> {
+    let text = std::fs::read_to_string(config).ok()?;
+    let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let auth = value["auths"][host]["auth"].as_str()?;
+    Some(String::from_utf8(b64_decode(auth)).unwrap())
+}
+
+/// A reverse proxy on loopback that forwards every request to `upstream` and counts the
+/// GetAuthorizationToken calls per region (read from the SigV4 credential scope).
+pub struct CountingProxy {
+    pub port: u16,
+    calls: Arc<Mutex<HashMap<String, usize>>>,
+    pub requests: Arc<AtomicUsize>,
+}
+
+impl CountingProxy {
+    pub fn start(upstream: &str, delay: Duration) -> CountingProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let calls = Arc::new(Mutex::new(HashMap::new()));
+        let requests = Arc::new(AtomicUsize::new(0));
+        let upstream = upstream.trim_start_matches("http://").to_string();
+        let (c, r) = (calls.clone(), requests.clone());
+        thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                let (c, r, upstream) = (c.clone(), r.clone(), upstream.clone());
+                thread::spawn(move || {
+                    let _ = proxy_one(client, &upstream, &c, &r, delay);
+                });
+            }
+        });
+        CountingProxy {
+            port,
+            calls,
+            requests,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    pub fn calls(&self) -> HashMap<String, usize> {
+        self.calls.lock().unwrap().clone()
+    }
+}
+
+/// Serve one request of a client connection over a fresh upstream connection.
+fn proxy_one(
+    client: TcpStream,
+    upstream: &str,
+    calls: &Mutex<HashMap<String, usize>>,
+    requests: &AtomicUsize,
+    delay: Duration,
+) -> std::io::Result<()> {
+    let mut reader = BufReader::new(client.try_clone()?);
+    let Some((head, body)) = read_request(&mut reader)? else {
+        return Ok(());
+    };
+    requests.fetch_add(1, Ordering::SeqCst);
+    let lower = head.to_ascii_lowercase();
+    if lower.contains("x-amz-target: amazonec2containerregistry_v20150921.getauthorizationtoken") {
+        let region = lower
+            .split("credential=")
+            .nth(1)
+            .and_then(|s| s.split('/').nth(2))
+            .unwrap_or("?")
+            .to_string();
+        *calls.lock().unwrap().entry(region).or_default() += 1;
+    }
+    thread::sleep(delay);
+    // Ask upstream to close after its answer, so "until EOF" is the whole response; then
+    // close ours too (the client reconnects for its next request).
+    let head: String = head
+        .split("\r\n")
+        .filter(|l| !l.to_ascii_lowercase().starts_with("connection:"))
+        .collect::<Vec<_>>()
+        .join("\r\n");
+    let mut up = TcpStream::connect(upstream)?;
+    up.write_all(head.trim_end().as_bytes())?;
+    up.write_all(b"\r\nConnection: close\r\n\r\n")?;
+    up.write_all(&body)?;
+    let mut response = Vec::new();
+    up.read_to_end(&mut response)?;
+    let mut out = &client;
+    out.write_all(&response)?;
+    out.flush()
+}
+
+/// One HTTP/1.1 request: the head (request line and headers) and the body.
+pub fn read_request(reader: &mut impl BufRead) -> std::io::Result<Option<(String, Vec<u8>)>> {
+    let mut head = String::new();
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line)? == 0 {
+            return Ok(None);
+        }
+        head.push_str(&line);
+        if line == "\r\n" {
+            break;
+        }
+    }
+    let length = head
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("content-length")
+                .then(|| v.trim().parse::<usize>().ok())?
+        })
+        .unwrap_or(0);
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body)?;
+    Ok(Some((head, body)))
+}
+
+/// A server of the tests' own that answers every request with `status` and `body`: for
+/// responses moto cannot produce (malformed tokens, throttling).
+pub fn canned_server(status: u16, body: &'static str) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    thread::spawn(move || {
+        for client in listener.incoming().flatten() {
+            thread::spawn(move || {
+                let mut reader = BufReader::new(client.try_clone().unwrap());
+                while let Ok(Some(_)) = read_request(&mut reader) {
+                    let response = format!(
+                        "HTTP/1.1 {status} X\r\nContent-Type: application/x-amz-json-1.1\r\n\
+                         Content-Length: {}\r\n\r\n{body}",
+                        body.len()
+                    );
+                    let mut out = &client;
+                    if out.write_all(response.as_bytes()).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    port
+}
+
+/// Accepts connections and never answers: a blackholed endpoint or metadata service.
+pub fn silent_server() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    thread::spawn(move || {
+        let mut held = Vec::new();
+        for client in listener.incoming().flatten() {
+            held.push(client);
+        }
+    });
+    port
+}

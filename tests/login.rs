@@ -1,0 +1,552 @@
+//! The built binary against a real moto_server on loopback: logins, merges, call counts and
+//! every exit code.
+
+mod common;
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::time::Duration;
+
+use common::*;
+
+const USE1_A: &str = "111122223333.dkr.ecr.us-east-1.amazonaws.com";
+const USE1_B: &str = "444455556666.dkr.ecr.us-east-1.amazonaws.com";
+const EUW1_A: &str = "111122223333.dkr.ecr.eu-west-1.amazonaws.com";
+const EUW1_B: &str = "444455556666.dkr.ecr.eu-west-1.amazonaws.com";
+
+#[test]
+fn logs_in_to_registries_across_accounts_and_regions_with_one_call_per_region() {
+    let moto = moto();
+    let proxy = CountingProxy::start(&moto.url(), Duration::ZERO);
+    let mut run = Run::new(&proxy.url()).args([
+        USE1_A,
+        USE1_B,
+        EUW1_A,
+        "https://444455556666.dkr.ecr.eu-west-1.amazonaws.com/team/app",
+    ]);
+    let done = run.run();
+    done.expect_code(0);
+
+    let calls = proxy.calls();
+    assert_eq!(calls.get("us-east-1"), Some(&1), "{calls:?}");
+    assert_eq!(calls.get("eu-west-1"), Some(&1), "{calls:?}");
+    assert_eq!(calls.values().sum::<usize>(), 2, "{calls:?}");
+
+    for (host, region) in [
+        (USE1_A, "us-east-1"),
+        (USE1_B, "us-east-1"),
+        (EUW1_A, "eu-west-1"),
+        (EUW1_B, "eu-west-1"),
+    ] {
+        let expected = format!("AWS:{}", moto_password(&moto.url(), region));
+        assert_eq!(
+            auth_of(&run.config_json(), host).as_deref(),
+            Some(expected.as_str()),
+            "{host}"
+        );
+    }
+    let mode = fs::metadata(run.config_json())
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(mode, 0o600);
+    let dir_mode = fs::metadata(run.docker_dir()).unwrap().permissions().mode() & 0o777;
+    assert_eq!(dir_mode, 0o700);
+    assert!(
+        done.stderr().contains("logged in to 4 of 4 registries"),
+        "{}",
+        done.stderr()
+    );
+}
+
+#[test]
+fn n_registries_in_r_regions_make_r_calls() {
+    let moto = moto();
+    let proxy = CountingProxy::start(&moto.url(), Duration::ZERO);
+    let regions = [
+        "us-east-1",
+        "us-west-2",
+        "eu-west-1",
+        "eu-central-1",
+        "ap-southeast-2",
+    ];
+    let registries: Vec<String> = (0..10)
+        .flat_map(|account| {
+            regions.iter().map(move |r| {
+                format!(
+                    "{:012}.dkr.ecr.{r}.amazonaws.com",
+                    100_000_000_000u64 + account
+                )
+            })
+        })
+        .collect();
+    assert_eq!(registries.len(), 50);
+    Run::new(&proxy.url())
+        .args(&registries)
+        .run()
+        .expect_code(0);
+    let calls = proxy.calls();
+    assert_eq!(calls.len(), 5, "{calls:?}");
+    assert!(calls.values().all(|&n| n == 1), "{calls:?}");
+}
+
+#[test]
+fn fips_and_dual_stack_registries_are_their_own_groups() {
+    let proxy = CountingProxy::start(&moto().url(), Duration::ZERO);
+    let mut run = Run::new(&proxy.url()).args([
+        USE1_A,
+        "111122223333.dkr.ecr-fips.us-east-1.amazonaws.com",
+        "111122223333.dkr-ecr.us-east-1.on.aws",
+    ]);
+    run.run().expect_code(0);
+    assert_eq!(proxy.calls().get("us-east-1"), Some(&3));
+    assert!(auth_of(&run.config_json(), "111122223333.dkr-ecr.us-east-1.on.aws").is_some());
+}
+
+#[test]
+fn bare_accounts_use_the_configured_region() {
+    let moto = moto();
+    let mut run = Run::new(&moto.url())
+        .args(["111122223333", "444455556666"])
+        .env("AWS_REGION", "eu-west-1");
+    run.run().expect_code(0);
+    assert!(auth_of(&run.config_json(), EUW1_A).is_some());
+    assert!(auth_of(&run.config_json(), EUW1_B).is_some());
+
+    // The flag wins over the environment.
+    let mut run = Run::new(&moto.url())
+        .args(["111122223333", "--region", "us-east-1"])
+        .env("AWS_REGION", "eu-west-1");
+    run.run().expect_code(0);
+    assert!(auth_of(&run.config_json(), USE1_A).is_some());
+    assert!(auth_of(&run.config_json(), EUW1_A).is_none());
+}
+
+#[test]
+fn region_comes_from_the_aws_profile() {
+    let moto = moto();
+    let dir = tempfile::tempdir().unwrap();
+    let aws_config = dir.path().join("config");
+    fs::write(&aws_config, "[profile ci]\nregion = ap-southeast-2\n").unwrap();
+    let mut run = Run::new(&moto.url())
+        .args(["111122223333", "--profile", "ci"])
+        .env("AWS_CONFIG_FILE", &aws_config);
+    run.run().expect_code(0);
+    assert!(
+        auth_of(
+            &run.config_json(),
+            "111122223333.dkr.ecr.ap-southeast-2.amazonaws.com"
+        )
+        .is_some()
+    );
+}
+
+#[test]
+fn settings_precedence_is_file_then_env_then_flags() {
+    let moto = moto();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("config.toml");
+    fs::write(
+        &file,
+        format!("registries = [\"{USE1_A}\"]\nregion = \"us-west-2\"\n"),
+    )
+    .unwrap();
+
+    // File alone.
+    let mut run = Run::new(&moto.url()).args(["--config".as_ref(), file.as_os_str()]);
+    run.run().expect_code(0);
+    assert!(auth_of(&run.config_json(), USE1_A).is_some());
+
+    // Env beats file: a comma-and-space list.
+    let mut run = Run::new(&moto.url())
+        .args(["--config".as_ref(), file.as_os_str()])
+        .env("ECR_LOGIN_REGISTRIES", format!("{EUW1_A}, 444455556666"));
+    run.run().expect_code(0);
+    assert!(auth_of(&run.config_json(), USE1_A).is_none());
+    assert!(auth_of(&run.config_json(), EUW1_A).is_some());
+    assert!(
+        auth_of(
+            &run.config_json(),
+            "444455556666.dkr.ecr.us-west-2.amazonaws.com"
+        )
+        .is_some()
+    );
+
+    // Flags beat env.
+    let mut run = Run::new(&moto.url())
+        .args([
+            "--config".as_ref(),
+            file.as_os_str(),
+            "login".as_ref(),
+            "444455556666".as_ref(),
+            "--region".as_ref(),
+            "eu-west-1".as_ref(),
+        ])
+        .env("ECR_LOGIN_REGISTRIES", EUW1_A)
+        .env("ECR_LOGIN_REGION", "us-east-1");
+    run.run().expect_code(0);
+    assert!(auth_of(&run.config_json(), EUW1_B).is_some());
+    assert!(auth_of(&run.config_json(), EUW1_A).is_none());
+}
+
+#[test]
+fn existing_config_keeps_every_other_key_entry_and_order() {
+    let moto = moto();
+    let mut run = Run::new(&moto.url()).args([USE1_A]);
+    fs::create_dir_all(run.docker_dir()).unwrap();
+    let original = r#"{
+	"auths": {
+		"registry.example.com": {"auth": "dXNlcjpwYXNz"},
+		"111122223333.dkr.ecr.us-east-1.amazonaws.com": {"auth": "QVdTOm9sZA==", "identitytoken": "stale"},
+		"https://index.docker.io/v1/": {"auth": "ZG9ja2VyOmh1Yg=="}
+	},
+	"credHelpers": {"gcr.io": "gcloud", "999999999999.dkr.ecr.us-east-1.amazonaws.com": "ecr-login"},
+	"HttpHeaders": {"User-Agent": "ci"},
+	"psFormat": "table {{.ID}}\t{{.Names}}",
+	"plugins": {"x": {"enabled": true, "weight": 0.50}}
+}"#;
+    fs::write(run.config_json(), original).unwrap();
+    run.run().expect_code(0);
+
+    let after: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(run.config_json()).unwrap()).unwrap();
+    let before: serde_json::Value = serde_json::from_str(original).unwrap();
+    let keys = |v: &serde_json::Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+    assert_eq!(keys(&after), keys(&before));
+    assert_eq!(keys(&after["auths"]), keys(&before["auths"]));
+    for key in ["credHelpers", "HttpHeaders", "psFormat", "plugins"] {
+        assert_eq!(after[key], before[key], "{key}");
+    }
+    assert_eq!(
+        after["auths"]["registry.example.com"],
+        before["auths"]["registry.example.com"]
+    );
+    assert_eq!(
+        after["auths"]["https://index.docker.io/v1/"],
+        before["auths"]["https://index.docker.io/v1/"]
+    );
+    let entry = after["auths"][USE1_A].as_object().unwrap();
+    assert_eq!(
+        entry.keys().collect::<Vec<_>>(),
+        ["auth"],
+        "stale identitytoken must go"
+    );
+    let expected = format!("AWS:{}", moto_password(&moto.url(), "us-east-1"));
+    assert_eq!(auth_of(&run.config_json(), USE1_A).unwrap(), expected);
+    assert!(
+        fs::read_to_string(run.config_json())
+            .unwrap()
+            .contains("0.50")
+    );
+}
+
+#[test]
+fn dry_run_fetches_but_writes_nothing() {
+    let proxy = CountingProxy::start(&moto().url(), Duration::ZERO);
+    let mut run = Run::new(&proxy.url()).args([USE1_A, "--dry-run"]);
+    let done = run.run();
+    done.expect_code(0);
+    assert!(!run.docker_dir().exists());
+    assert_eq!(proxy.calls().get("us-east-1"), Some(&1));
+    assert!(done.stderr().contains("would log in"), "{}", done.stderr());
+}
+
+#[test]
+fn exit_64_for_a_bad_registry_but_the_good_ones_are_written() {
+    let mut run = Run::new(&moto().url()).args([USE1_A, "public.ecr.aws", "docker.io/library/x"]);
+    let done = run.run();
+    done.expect_code(64);
+    assert!(
+        done.stderr().contains("ECR Public is not supported yet"),
+        "{}",
+        done.stderr()
+    );
+    assert!(
+        done.stderr().contains("accepted forms"),
+        "{}",
+        done.stderr()
+    );
+    assert!(auth_of(&run.config_json(), USE1_A).is_some());
+}
+
+#[test]
+fn exit_64_for_bad_flags_and_missing_registries() {
+    Run::new(&moto().url())
+        .args(["--no-such-flag"])
+        .run()
+        .expect_code(64);
+    Run::new(&moto().url())
+        .args([USE1_A, "--method", "carrier-pigeon"])
+        .run()
+        .expect_code(64);
+    Run::new(&moto().url())
+        .args([USE1_A, "--timeout", "soon"])
+        .run()
+        .expect_code(64);
+    let done = Run::new(&moto().url()).run();
+    done.expect_code(64);
+    assert!(
+        done.stderr().contains("no registries given"),
+        "{}",
+        done.stderr()
+    );
+}
+
+#[test]
+fn exit_65_for_malformed_docker_config_left_untouched() {
+    let mut run = Run::new(&moto().url()).args([USE1_A]);
+    fs::create_dir_all(run.docker_dir()).unwrap();
+    let broken = b"{\"auths\": {\"x\": {\"auth\": \"abc\"}},, }";
+    fs::write(run.config_json(), broken).unwrap();
+    let done = run.run();
+    done.expect_code(65);
+    assert!(
+        done.stderr().contains("not valid JSON"),
+        "{}",
+        done.stderr()
+    );
+    assert_eq!(fs::read(run.config_json()).unwrap(), broken);
+}
+
+#[test]
+fn exit_69_when_docker_or_a_credential_helper_is_missing() {
+    let done = Run::new(&moto().url())
+        .args([
+            USE1_A,
+            "--method",
+            "docker",
+            "--docker-bin",
+            "/nonexistent/docker",
+        ])
+        .run();
+    done.expect_code(69);
+    assert!(done.stderr().contains("not found"), "{}", done.stderr());
+
+    let mut run = Run::new(&moto().url()).args([USE1_A]);
+    fs::create_dir_all(run.docker_dir()).unwrap();
+    let original = r#"{"credsStore": "no-such-store-xyz"}"#;
+    fs::write(run.config_json(), original).unwrap();
+    let done = run.run();
+    done.expect_code(69);
+    assert!(
+        done.stderr()
+            .contains("docker-credential-no-such-store-xyz"),
+        "{}",
+        done.stderr()
+    );
+    assert_eq!(fs::read_to_string(run.config_json()).unwrap(), original);
+}
+
+#[test]
+fn exit_70_for_a_bug() {
+    // Debug builds carry a switch that panics mid-run, to prove a bug exits 70, not 101.
+    let done = Run::new(&moto().url())
+        .args([USE1_A])
+        .env("ECR_LOGIN_DEBUG_PANIC", "1")
+        .run();
+    done.expect_code(70);
+    assert!(
+        done.stderr().contains("internal error"),
+        "{}",
+        done.stderr()
+    );
+}
+
+#[test]
+fn exit_73_when_the_target_cannot_be_written() {
+    let file = tempfile::NamedTempFile::new().unwrap();
+    let under_a_file = file.path().join("docker");
+    let done = Run::new(&moto().url())
+        .args([
+            USE1_A.as_ref(),
+            "--docker-config".as_ref(),
+            under_a_file.as_os_str(),
+        ])
+        .run();
+    done.expect_code(73);
+    assert!(
+        done.stderr().contains("creating docker config directory"),
+        "{}",
+        done.stderr()
+    );
+
+    // config.json is a directory: nothing to merge into, nothing touched.
+    let mut run = Run::new(&moto().url()).args([USE1_A]);
+    fs::create_dir_all(run.config_json()).unwrap();
+    run.run().expect_code(73);
+    assert!(run.config_json().is_dir());
+}
+
+#[test]
+fn exit_75_when_the_endpoint_is_unreachable() {
+    let done = Run::new(&format!("http://127.0.0.1:{}", free_port()))
+        .args([USE1_A])
+        .run();
+    done.expect_code(75);
+    assert!(
+        done.stderr().contains("Connection refused"),
+        "{}",
+        done.stderr()
+    );
+}
+
+#[test]
+fn exit_75_at_the_deadline_when_the_endpoint_never_answers() {
+    let port = silent_server();
+    let done = Run::new(&format!("http://127.0.0.1:{port}"))
+        .args([USE1_A, "--timeout", "2s"])
+        .run();
+    done.expect_code(75);
+    assert!(
+        done.elapsed < Duration::from_secs(4),
+        "took {:?}",
+        done.elapsed
+    );
+    assert!(
+        done.elapsed >= Duration::from_secs(2),
+        "took {:?}",
+        done.elapsed
+    );
+}
+
+#[test]
+fn exit_76_for_a_malformed_token() {
+    let port = canned_server(
+        200,
+        r#"{"authorizationData":[{"authorizationToken":"bm8tY29sb24taGVyZQ==","expiresAt":1.7E9}]}"#,
+    );
+    let done = Run::new(&format!("http://127.0.0.1:{port}"))
+        .args([USE1_A])
+        .run();
+    done.expect_code(76);
+    assert!(
+        done.stderr().contains("malformed authorization token"),
+        "{}",
+        done.stderr()
+    );
+    assert!(
+        !done.stderr().contains("bm8tY29sb24taGVyZQ"),
+        "{}",
+        done.stderr()
+    );
+}
+
+#[test]
+fn exit_77_without_credentials() {
+    let done = Run::new(&moto().url())
+        .args([USE1_A])
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .run();
+    done.expect_code(77);
+    assert!(
+        done.stderr()
+            .contains("no providers in chain provided credentials"),
+        "{}",
+        done.stderr()
+    );
+}
+
+#[test]
+fn exit_77_with_the_service_message_when_ecr_denies() {
+    // moto checks signatures and IAM users once this many unauthenticated calls are spent.
+    let moto = start_moto("INITIAL_NO_AUTH_ACTION_COUNT=0");
+    let done = Run::new(&moto.url()).args([USE1_A]).run();
+    done.expect_code(77);
+    // Real ECR says UnrecognizedClientException in JSON; moto answers in XML with the IAM code.
+    assert!(
+        done.stderr().contains("InvalidClientTokenId"),
+        "{}",
+        done.stderr()
+    );
+    assert!(
+        done.stderr()
+            .contains("security token included in the request is invalid"),
+        "{}",
+        done.stderr()
+    );
+}
+
+#[test]
+fn exit_78_without_a_region_within_the_bound() {
+    // Instance metadata enabled but answering nothing, as off AWS behind a blackhole.
+    let port = silent_server();
+    let done = Run::new(&moto().url())
+        .args(["111122223333"])
+        .env_remove("AWS_EC2_METADATA_DISABLED")
+        .env(
+            "AWS_EC2_METADATA_SERVICE_ENDPOINT",
+            format!("http://127.0.0.1:{port}"),
+        )
+        .run();
+    done.expect_code(78);
+    assert!(
+        done.elapsed <= Duration::from_millis(1500),
+        "took {:?}",
+        done.elapsed
+    );
+    assert!(done.stderr().contains("--region"), "{}", done.stderr());
+    assert!(done.stderr().contains("AWS_REGION"), "{}", done.stderr());
+}
+
+#[test]
+fn exit_78_for_bad_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("config.toml");
+    fs::write(&file, "registries = \"not-a-list\"\n").unwrap();
+    let done = Run::new(&moto().url())
+        .args(["--config".as_ref(), file.as_os_str()])
+        .run();
+    done.expect_code(78);
+    assert!(done.stderr().contains("line 1"), "{}", done.stderr());
+    assert_eq!(
+        done.stderr().lines().count(),
+        1,
+        "one line: {}",
+        done.stderr()
+    );
+
+    Run::new(&moto().url())
+        .args(["--config", "/nonexistent/config.toml", USE1_A])
+        .run()
+        .expect_code(78);
+
+    for bad in ["0", "-1", "lots"] {
+        let done = Run::new(&moto().url())
+            .args([USE1_A])
+            .env("AWS_MAX_ATTEMPTS", bad)
+            .run();
+        done.expect_code(78);
+        assert!(
+            done.stderr().contains("AWS_MAX_ATTEMPTS"),
+            "{}",
+            done.stderr()
+        );
+    }
+}
+
+#[test]
+fn partial_failure_writes_successes_and_exits_with_the_worst_code() {
+    let mut run = Run::new(&moto().url()).args([USE1_A, "111122223333"]);
+    let done = run.run();
+    done.expect_code(78);
+    assert!(auth_of(&run.config_json(), USE1_A).is_some());
+}
+
+#[test]
+fn quiet_prints_nothing_on_success_and_verbose_more() {
+    let done = Run::new(&moto().url()).args([USE1_A, "-qq"]).run();
+    done.expect_code(0);
+    assert_eq!(done.stderr(), "");
+    let done = Run::new(&moto().url())
+        .args([USE1_A])
+        .env("ECR_LOGIN_VERBOSE", "1")
+        .run();
+    done.expect_code(0);
+    assert!(
+        done.stderr().contains("endpoint group"),
+        "{}",
+        done.stderr()
+    );
+}
