@@ -35,7 +35,13 @@ pub enum Stored {
 /// Store every entry in one locked read-modify-write of `dir/config.json`.
 /// The outer error fails the whole batch (lock, read, parse, write); the inner ones are
 /// per-registry helper failures. Nothing is written unless the merge succeeded.
-pub fn store(dir: &Path, entries: &[Entry], deadline: Instant) -> Result<Vec<Result<Stored>>> {
+/// `default_store` is what `detect_default_store` found (passed in so tests stay hermetic).
+pub fn store(
+    dir: &Path,
+    entries: &[Entry],
+    deadline: Instant,
+    default_store: Option<&str>,
+) -> Result<Vec<Result<Stored>>> {
     fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
@@ -55,12 +61,14 @@ pub fn store(dir: &Path, entries: &[Entry], deadline: Instant) -> Result<Vec<Res
 
     let results = entries
         .iter()
-        .map(|entry| match credential_helper(&config, entry.host) {
-            Some(helper) => {
-                store_with_helper(&helper, entry, deadline).map(|()| Stored::Helper(helper))
-            }
-            None => set_auth(&mut config, entry).map(|()| Stored::Auths),
-        })
+        .map(
+            |entry| match credential_helper(&config, entry.host, default_store) {
+                Some(helper) => {
+                    store_with_helper(&helper, entry, deadline).map(|()| Stored::Helper(helper))
+                }
+                None => set_auth(&mut config, entry).map(|()| Stored::Auths),
+            },
+        )
         .collect::<Vec<_>>();
 
     // Rewrite only for a new `auths` entry: hosts stored through helpers leave the file as it is.
@@ -202,8 +210,13 @@ pub fn parse(bytes: Option<&[u8]>, path: &Path) -> Result<Map<String, Value>> {
     }
 }
 
-/// Docker's rule: `credHelpers[host]` first, then `credsStore`, else the file itself.
-pub fn credential_helper(config: &Map<String, Value>, host: &str) -> Option<String> {
+/// Docker's rule: `credHelpers[host]` first, then `credsStore`, then the platform's default
+/// store if its helper is installed, else the file itself.
+pub fn credential_helper(
+    config: &Map<String, Value>,
+    host: &str,
+    default_store: Option<&str>,
+) -> Option<String> {
     let named = |v: Option<&Value>| {
         v.and_then(Value::as_str)
             .filter(|s| !s.is_empty())
@@ -211,6 +224,27 @@ pub fn credential_helper(config: &Map<String, Value>, host: &str) -> Option<Stri
     };
     named(config.get("credHelpers").and_then(|h| h.get(host)))
         .or_else(|| named(config.get("credsStore")))
+        .or_else(|| default_store.map(str::to_string))
+}
+
+/// The docker CLI on Linux uses `pass` (when `pass` is installed) or `secretservice` as the
+/// store whenever config.json names none and the helper is on PATH; it then ignores `auths`.
+/// Mirror that, so what we write is what docker reads.
+pub fn detect_default_store() -> Option<&'static str> {
+    let platform = if on_path("pass") {
+        "pass"
+    } else {
+        "secretservice"
+    };
+    on_path(&format!("docker-credential-{platform}")).then_some(platform)
+}
+
+fn on_path(program: &str) -> bool {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path).any(|dir| {
+        fs::metadata(dir.join(program))
+            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    })
 }
 
 /// Replace `auths[host]` with a fresh `{"auth": ...}`, keeping its position among the others.
@@ -454,14 +488,19 @@ mod tests {
             Path::new("c"),
         )
         .unwrap();
+        let helper = |c, host, default| credential_helper(c, host, default);
+        assert_eq!(helper(&config, "a", None).as_deref(), Some("ecr-login"));
+        assert_eq!(helper(&config, "b", None).as_deref(), Some("pass"));
         assert_eq!(
-            credential_helper(&config, "a").as_deref(),
-            Some("ecr-login")
+            helper(&config, "c", Some("secretservice")).as_deref(),
+            Some("pass")
         );
-        assert_eq!(credential_helper(&config, "b").as_deref(), Some("pass"));
-        assert_eq!(credential_helper(&config, "c").as_deref(), Some("pass"));
         let plain = parse(Some(br#"{"credsStore": ""}"#), Path::new("c")).unwrap();
-        assert_eq!(credential_helper(&plain, "a"), None);
+        assert_eq!(helper(&plain, "a", None), None);
+        assert_eq!(
+            helper(&plain, "a", Some("secretservice")).as_deref(),
+            Some("secretservice")
+        );
     }
 
     #[test]
@@ -470,7 +509,7 @@ mod tests {
         let dir = root.path().join("nested/.docker");
         let pw = Secret::new("pw".into());
         let deadline = Instant::now() + Duration::from_secs(5);
-        let results = store(&dir, &[entry("h.example", &pw)], deadline).unwrap();
+        let results = store(&dir, &[entry("h.example", &pw)], deadline, None).unwrap();
         assert_eq!(results.len(), 1);
         assert_eq!(results[0].as_ref().unwrap(), &Stored::Auths);
         assert_eq!(fs::metadata(&dir).unwrap().mode() & 0o777, 0o700);
@@ -496,6 +535,7 @@ mod tests {
             dir.path(),
             &[entry("h", &pw)],
             Instant::now() + Duration::from_secs(5),
+            None,
         )
         .unwrap_err();
         assert_eq!(crate::exit::classify(&err), Code::DataErr);
@@ -513,6 +553,7 @@ mod tests {
             dir.path(),
             &[entry("h", &pw)],
             Instant::now() + Duration::from_secs(5),
+            None,
         )
         .unwrap();
         assert_eq!(fs::metadata(&path).unwrap().mode() & 0o777, 0o600);

@@ -63,34 +63,51 @@ pub async fn login(
         return Ok(());
     }
     let stderr = String::from_utf8_lossy(&output.stderr);
-    let said = password.redact(last_line(&stderr).unwrap_or("no output"));
+    let (code, line) = classify_login_error(&stderr);
+    let said = password.redact(line.unwrap_or("no output"));
     Err(fail(
-        classify_login_error(&stderr),
+        code,
         format!("{bin} login {host} failed ({}): {said}", output.status),
     ))
 }
 
-fn last_line(text: &str) -> Option<&str> {
-    text.lines().map(str::trim).rfind(|l| !l.is_empty())
-}
-
-/// The registry said no (77) or could not be reached (75). Docker has no exit codes of its
-/// own for this, so read what it said.
-pub fn classify_login_error(stderr: &str) -> Code {
-    let text = stderr.to_ascii_lowercase();
-    let refused = [
-        "unauthorized",
-        "authentication required",
-        "incorrect username or password",
-        "denied",
-        "401",
-        "403",
+/// What docker's output means, and the line that says so. Docker has no exit codes of its
+/// own for this, so read what it said: it could not save (73), the registry said no (77),
+/// or anything else, such as an unreachable registry (75). Docker tries https and then http,
+/// and reports the last failure, so a 401 can sit above a "connection refused".
+pub fn classify_login_error(stderr: &str) -> (Code, Option<&str>) {
+    const CLASSES: &[(Code, &[&str])] = &[
+        (
+            Code::CantCreat,
+            &["error saving credentials", "error storing credentials"],
+        ),
+        (
+            Code::NoPerm,
+            &[
+                "unauthorized",
+                "authentication required",
+                "incorrect username or password",
+                "denied",
+                "401",
+                "403",
+            ],
+        ),
     ];
-    if refused.iter().any(|p| text.contains(p)) {
-        Code::NoPerm
-    } else {
-        Code::TempFail
+    let lines: Vec<&str> = stderr
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    for (code, patterns) in CLASSES {
+        let hit = lines.iter().rev().find(|l| {
+            let lower = l.to_ascii_lowercase();
+            patterns.iter().any(|p| lower.contains(p))
+        });
+        if let Some(line) = hit {
+            return (*code, Some(line));
+        }
     }
+    (Code::TempFail, lines.last().copied())
 }
 
 #[cfg(test)]
@@ -123,7 +140,14 @@ mod tests {
             ("net/http: TLS handshake timeout", Code::TempFail),
         ];
         for (stderr, code) in cases {
-            assert_eq!(classify_login_error(stderr), code, "{stderr}");
+            assert_eq!(classify_login_error(stderr).0, code, "{stderr}");
         }
+        let https_then_http = "level=info msg=\"Error logging in\" error=\"login attempt to https://h/v2/ failed with status: 401 Unauthorized\"\n\
+                               Get \"http://h/v2/\": dial tcp 127.0.0.1:80: connect: connection refused\n";
+        let (code, line) = classify_login_error(https_then_http);
+        assert_eq!(code, Code::NoPerm);
+        assert!(line.unwrap().contains("401 Unauthorized"));
+        let store = "Error saving credentials: error storing credentials - err: exit status 1, out: `pass not initialized`";
+        assert_eq!(classify_login_error(store).0, Code::CantCreat);
     }
 }

@@ -211,7 +211,12 @@ fn store_in_config(
             password: &t.password,
         })
         .collect();
-    match docker_config::store(&settings.docker_config, &entries, deadline.into_std()) {
+    match docker_config::store(
+        &settings.docker_config,
+        &entries,
+        deadline.into_std(),
+        docker_config::detect_default_store(),
+    ) {
         Ok(results) => {
             for ((registry, token), result) in logged_in.iter().zip(results) {
                 match result {

@@ -53,6 +53,17 @@ impl Server {
     }
 }
 
+/// Full path of a program the test needs; a missing one fails the test loudly.
+pub fn require(program: &str) -> PathBuf {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(program))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| {
+            panic!("{program} is not installed: run scripts/test, which installs it")
+        })
+}
+
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -134,8 +145,10 @@ impl Run {
     pub fn new(endpoint: &str) -> Run {
         let home = tempfile::tempdir().unwrap();
         let mut cmd = Command::new(BIN);
+        // No tools on PATH: docker's default credential store (pass) must not be detected
+        // unless a test asks for it.
         cmd.env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("PATH", home.path().join("bin"))
             .env("HOME", home.path())
             .env("DOCKER_CONFIG", home.path().join(".docker"))
             .env("AWS_CONFIG_FILE", "/dev/null")
@@ -146,6 +159,11 @@ impl Run {
             .env("AWS_ENDPOINT_URL", endpoint)
             .stdin(Stdio::null());
         Run { home, cmd }
+    }
+
+    /// The PATH of the machine, for tests that need real tools.
+    pub fn real_path(self) -> Run {
+        self.env("PATH", std::env::var_os("PATH").unwrap_or_default())
     }
 
     pub fn docker_dir(&self) -> PathBuf {
