@@ -64,7 +64,17 @@ pub fn store(
         .map(
             |entry| match credential_helper(&config, entry.host, default_store) {
                 Some(helper) => {
-                    store_with_helper(&helper, entry, deadline).map(|()| Stored::Helper(helper))
+                    let result = store_with_helper(&helper, entry, deadline);
+                    // Name the surprise: nothing in config.json asked for this store.
+                    let detected = credential_helper(&config, entry.host, None).is_none();
+                    let result = match result {
+                    Err(e) if detected => Err(e.context(format!(
+                        "docker-credential-{helper} is installed, so docker uses it as the default \
+                         store; set \"credsStore\" in config.json to choose another"
+                    ))),
+                    other => other,
+                };
+                    result.map(|()| Stored::Helper(helper))
                 }
                 None => set_auth(&mut config, entry).map(|()| Stored::Auths),
             },
