@@ -58,7 +58,7 @@ impl Log for Stderr {
 
 /// `STATUS=` for `systemctl status`, when systemd is listening.
 pub fn notify_status(text: &str) {
-    if std::env::var_os("NOTIFY_SOCKET").is_some()
+    if std::env::var_os("NOTIFY_SOCKET").is_some_and(|s| !s.is_empty())
         && let Err(e) = sd_notify::notify(&[sd_notify::NotifyState::Status(text)])
     {
         log::debug!("sd_notify failed: {e}");

@@ -550,3 +550,37 @@ fn quiet_prints_nothing_on_success_and_verbose_more() {
         done.stderr()
     );
 }
+
+#[test]
+fn the_token_never_reaches_stdout_or_stderr_at_any_verbosity() {
+    let moto = moto();
+    let password = moto_password(&moto.url(), "us-east-1");
+    let token = {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.encode(format!("AWS:{password}"))
+    };
+    for flags in [&["-vvv"][..], &[], &["--dry-run", "-vvv"]] {
+        let mut run = Run::new(&moto.url()).args([USE1_A, EUW1_B]).args(flags);
+        let done = run.run();
+        done.expect_code(0);
+        assert!(done.stderr().contains("logged in") || done.stderr().contains("would log in"));
+        for secret in [&password, &token] {
+            assert!(
+                !done.stderr().contains(secret.as_str()),
+                "{flags:?}: {}",
+                done.stderr()
+            );
+            assert!(
+                !done.stdout().contains(secret.as_str()),
+                "{flags:?}: {}",
+                done.stdout()
+            );
+        }
+    }
+    // A failing run prints the chain of errors; still no token.
+    let mut run = Run::new(&moto.url()).args([USE1_A, "-vvv"]);
+    fs::create_dir_all(run.config_json()).unwrap();
+    let done = run.run();
+    done.expect_code(73);
+    assert!(!done.stderr().contains(&password) && !done.stderr().contains(&token));
+}

@@ -1,0 +1,89 @@
+//! Under systemd: structured journal fields and `STATUS=` over sd_notify, decoded from the
+//! sockets ecr-login writes to (tests/support/journal.sh), and never the token.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use common::*;
+
+const HOST: &str = "111122223333.dkr.ecr.us-east-1.amazonaws.com";
+const OTHER: &str = "444455556666.dkr.ecr.eu-west-1.amazonaws.com";
+
+#[test]
+fn logs_go_to_the_journal_with_fields_and_status_goes_to_systemd() {
+    require("unshare");
+    let moto = moto();
+    let work = tempfile::tempdir().unwrap();
+    let out = work.path().join("journal.jsonl");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/journal.sh");
+    let output = Command::new(script)
+        .arg(&out)
+        // A hermetic environment, except for the two variables journal.sh sets up.
+        .args(["/bin/sh", "-c", "exec /usr/bin/env -i JOURNAL_STREAM=\"$JOURNAL_STREAM\" NOTIFY_SOCKET=\"$NOTIFY_SOCKET\" \"$@\"", "sh"])
+        .args(["PATH=/nonexistent", "AWS_ACCESS_KEY_ID=AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY=secret"])
+        .args(["AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null", "AWS_EC2_METADATA_DISABLED=true"])
+        .arg(format!("AWS_ENDPOINT_URL={}", moto.url()))
+        .arg(format!("HOME={}", work.path().display()))
+        .arg(BIN)
+        .args([HOST, OTHER, "-vv"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert_eq!(
+        stderr, "",
+        "with the journal connected nothing goes to stderr"
+    );
+
+    let text = std::fs::read_to_string(&out).unwrap();
+    let records: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let journal: Vec<_> = records
+        .iter()
+        .filter(|r| r["_SOCKET"] == "journal")
+        .collect();
+
+    let login = journal
+        .iter()
+        .find(|r| {
+            r["REGISTRY"] == HOST && r["MESSAGE"].as_str().unwrap_or("").starts_with("logged in")
+        })
+        .unwrap_or_else(|| panic!("no login record for {HOST}:\n{text}"));
+    assert_eq!(login["REGION"], "us-east-1");
+    assert_eq!(login["EXPIRES_AT"], "2015-01-01T00:00:00Z");
+    assert_eq!(login["SYSLOG_IDENTIFIER"], "ecr-login");
+    // systemd-journal-logger maps info to NOTICE (5), warnings to 4, errors to 3.
+    assert_eq!(login["PRIORITY"], "5");
+    assert!(
+        journal
+            .iter()
+            .any(|r| r["REGISTRY"] == OTHER && r["REGION"] == "eu-west-1"),
+        "{text}"
+    );
+    // No timestamps of our own: journald adds them.
+    assert!(
+        !login["MESSAGE"].as_str().unwrap().starts_with("20"),
+        "{login}"
+    );
+
+    let status: Vec<_> = records
+        .iter()
+        .filter_map(|r| r["NOTIFY"].as_str())
+        .collect();
+    assert_eq!(status, ["STATUS=logged in to 2 of 2 registries"], "{text}");
+
+    let password = moto_password(&moto.url(), "us-east-1");
+    let token = {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.encode(format!("AWS:{password}"))
+    };
+    assert!(
+        !text.contains(&password) && !text.contains(&token),
+        "the token reached the journal"
+    );
+}
