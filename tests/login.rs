@@ -584,3 +584,43 @@ fn the_token_never_reaches_stdout_or_stderr_at_any_verbosity() {
     done.expect_code(73);
     assert!(!done.stderr().contains(&password) && !done.stderr().contains(&token));
 }
+
+#[test]
+fn http_proxy_and_no_proxy_from_the_environment_are_honoured() {
+    let proxy = CountingProxy::start(&moto().url(), Duration::ZERO);
+    // Nothing listens at the endpoint itself: only the proxy can answer.
+    let closed = format!("http://127.0.0.1:{}", free_port());
+    let mut run = Run::new(&closed)
+        .args([USE1_A])
+        .env("HTTP_PROXY", proxy.url());
+    run.run().expect_code(0);
+    assert_eq!(proxy.calls().get("us-east-1"), Some(&1));
+
+    let done = Run::new(&closed)
+        .args([USE1_A])
+        .env("HTTP_PROXY", proxy.url())
+        .env("NO_PROXY", "127.0.0.1")
+        .run();
+    done.expect_code(75);
+    assert_eq!(
+        proxy.calls().get("us-east-1"),
+        Some(&1),
+        "NO_PROXY must bypass the proxy"
+    );
+}
+
+#[test]
+fn regions_are_called_concurrently() {
+    // Each call takes a second at the proxy: four regions one after another would take 4 s.
+    let proxy = CountingProxy::start(&moto().url(), Duration::from_secs(1));
+    let registries = ["us-east-1", "us-west-2", "eu-west-1", "ap-south-1"]
+        .map(|r| format!("111122223333.dkr.ecr.{r}.amazonaws.com"));
+    let done = Run::new(&proxy.url()).args(&registries).run();
+    done.expect_code(0);
+    assert_eq!(proxy.calls().values().sum::<usize>(), 4);
+    assert!(
+        done.elapsed < Duration::from_millis(2500),
+        "took {:?}: calls ran one after another",
+        done.elapsed
+    );
+}
