@@ -61,51 +61,7 @@ pub async fn run(settings: Settings) -> Code {
         groups.values().map(Vec::len).sum::<usize>(),
         groups.len()
     );
-
-    let home_region = settings.region.clone().unwrap_or_else(|| {
-        groups
-            .keys()
-            .next()
-            .map(|e| e.region.clone())
-            .unwrap_or_default()
-    });
-    let sdk = ecr::sdk_config(&home_region, settings.profile.as_deref()).await;
-
-    let mut calls = JoinSet::new();
-    for endpoint in groups.keys().cloned() {
-        let sdk = sdk.clone();
-        calls.spawn(async move {
-            let token =
-                match tokio::time::timeout_at(deadline, ecr::fetch_token(&sdk, &endpoint)).await {
-                    Ok(token) => token,
-                    Err(_) => Err(fail(
-                        Code::TempFail,
-                        format!(
-                            "timed out waiting for ECR in {} (the deadline is --timeout)",
-                            endpoint.region
-                        ),
-                    )),
-                };
-            (endpoint, token)
-        });
-    }
-    let mut logged_in: Vec<(Registry, Token)> = Vec::new();
-    while let Some(joined) = calls.join_next().await {
-        let (endpoint, token) = joined.expect("token tasks do not panic");
-        let members = groups.remove(&endpoint).unwrap_or_default();
-        match token {
-            Ok(token) => {
-                warn_if_expired(&endpoint, &token);
-                logged_in.extend(members.into_iter().map(|r| (r, token.clone())));
-            }
-            Err(err) => {
-                for registry in members {
-                    report.fail(&registry.host, &err);
-                }
-            }
-        }
-    }
-    logged_in.sort_by(|a, b| a.0.host.cmp(&b.0.host));
+    let logged_in = fetch_tokens(&settings, groups, deadline, &mut report).await;
 
     // Lets the tests prove that a bug exits 70 (SOFTWARE); compiled out of release builds.
     #[cfg(debug_assertions)]
@@ -128,32 +84,96 @@ pub async fn run(settings: Settings) -> Code {
 
     match settings.method {
         Method::Config => store_in_config(&settings, &logged_in, deadline, &mut report),
-        Method::Docker => {
-            for (registry, token) in &logged_in {
-                let result = crate::docker_login::login(
-                    &settings.docker_bin,
-                    &settings.docker_config,
-                    &registry.host,
-                    &token.username,
-                    &token.password,
-                    deadline,
-                )
-                .await;
-                match result {
-                    Ok(()) => {
-                        log_success(
-                            registry,
-                            token,
-                            &format!("via {}", settings.docker_bin.display()),
-                        );
-                        report.succeed();
-                    }
-                    Err(err) => report.fail(&registry.host, &err),
+        Method::Docker => login_with_docker(&settings, &logged_in, deadline, &mut report).await,
+    }
+    finish(&report, &settings)
+}
+
+/// One `GetAuthorizationToken` per endpoint group, all at once, each bounded by the deadline.
+/// Returns every registry whose group got a token, sorted by host.
+async fn fetch_tokens(
+    settings: &Settings,
+    mut groups: BTreeMap<Endpoint, Vec<Registry>>,
+    deadline: Instant,
+    report: &mut Report,
+) -> Vec<(Registry, Token)> {
+    // Bare accounts brought a region; otherwise any group's region serves STS and defaults.
+    let home_region = settings.region.clone().unwrap_or_else(|| {
+        groups
+            .keys()
+            .next()
+            .map(|e| e.region.clone())
+            .unwrap_or_default()
+    });
+    let sdk = ecr::sdk_config(&home_region, settings.profile.as_deref()).await;
+
+    let mut calls = JoinSet::new();
+    for endpoint in groups.keys().cloned() {
+        let sdk = sdk.clone();
+        calls.spawn(async move {
+            let call = tokio::time::timeout_at(deadline, ecr::fetch_token(&sdk, &endpoint));
+            let token = call.await.unwrap_or_else(|_| {
+                Err(fail(
+                    Code::TempFail,
+                    format!(
+                        "timed out waiting for ECR in {} (the deadline is --timeout)",
+                        endpoint.region
+                    ),
+                ))
+            });
+            (endpoint, token)
+        });
+    }
+    let mut logged_in = Vec::new();
+    while let Some(joined) = calls.join_next().await {
+        let (endpoint, token) = joined.expect("token tasks do not panic");
+        let members = groups.remove(&endpoint).unwrap_or_default();
+        match token {
+            Ok(token) => {
+                warn_if_expired(&endpoint, &token);
+                logged_in.extend(members.into_iter().map(|r| (r, token.clone())));
+            }
+            Err(err) => {
+                for registry in members {
+                    report.fail(&registry.host, &err);
                 }
             }
         }
     }
-    finish(&report, &settings)
+    logged_in.sort_by(|a, b| a.0.host.cmp(&b.0.host));
+    logged_in
+}
+
+/// `docker login` one registry after another: docker's own read-modify-write of
+/// config.json is not locked, so concurrent logins could lose entries.
+async fn login_with_docker(
+    settings: &Settings,
+    logged_in: &[(Registry, Token)],
+    deadline: Instant,
+    report: &mut Report,
+) {
+    for (registry, token) in logged_in {
+        let result = crate::docker_login::login(
+            &settings.docker_bin,
+            &settings.docker_config,
+            &registry.host,
+            &token.username,
+            &token.password,
+            deadline,
+        )
+        .await;
+        match result {
+            Ok(()) => {
+                log_success(
+                    registry,
+                    token,
+                    &format!("via {}", settings.docker_bin.display()),
+                );
+                report.succeed();
+            }
+            Err(err) => report.fail(&registry.host, &err),
+        }
+    }
 }
 
 /// Parse every registry; bare accounts get the configured or discovered region. Bad entries
