@@ -63,6 +63,26 @@ impl Code {
         }
     }
 
+    /// What the code means, for the man page and help.
+    pub fn meaning(self) -> &'static str {
+        match self {
+            Code::Ok => "every registry logged in",
+            Code::Usage => "bad flag or registry string",
+            Code::DataErr => "existing docker config is not valid JSON (left untouched)",
+            Code::Unavailable => "a required program (docker, a credential helper) is missing",
+            Code::Software => "a bug",
+            Code::CantCreat => "cannot write the target (permissions, disk full, read-only fs)",
+            Code::TempFail => {
+                "network, timeout, throttling, 5xx after retries: worth retrying soon"
+            }
+            Code::Protocol => "ECR or docker answered something malformed",
+            Code::NoPerm => {
+                "no AWS credentials, expired or denied credentials, registry refused login"
+            }
+            Code::Config => "config file invalid, or no region can be found",
+        }
+    }
+
     /// Rank for "the worst failure wins" in a partial failure. Failures that need an operator
     /// (bad config, denied credentials) outrank those that heal by themselves (network), so
     /// the unit's `RestartPreventExitStatus=` does not hide a problem behind endless retries.
