@@ -55,7 +55,11 @@ AWS_ENDPOINT_URL_ECR, HTTPS_PROXY, NO_PROXY, AWS_EC2_METADATA_DISABLED.
 "#,
     )?;
     man.render_version_section(&mut page)?;
-    std::fs::write(dir.join("ecr-login.1"), page)?;
+    std::fs::write(dir.join("ecr-login.1"), &page)?;
+    // The rpm ships it compressed, as man pages are on RPM systems (cargo-deb gzips its own).
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    gz.write_all(&page)?;
+    std::fs::write(dir.join("ecr-login.1.gz"), gz.finish()?)?;
 
     for shell in [Shell::Bash, Shell::Zsh, Shell::Fish] {
         clap_complete::generate_to(shell, &mut cmd.clone(), "ecr-login", &completions)?;

@@ -307,11 +307,14 @@ fn finish(report: &Report, settings: &Settings) -> Code {
     } else {
         "logged in to"
     };
-    let summary = format!("{verb} {} of {total} registries", report.ok);
+    let mut summary = format!("{verb} {} of {total} registries", report.ok);
     if report.failed == 0 {
         log::info!("{summary}");
     } else {
-        log::warn!("{summary}; exit {}", report.code());
+        // systemctl status names only systemd's own exit codes ("status=77"); this line,
+        // shown there as Status:, names ours.
+        summary.push_str(&format!("; exit {}", report.code()));
+        log::warn!("{summary}");
     }
     notify_status(&summary);
     report.code()

@@ -1,7 +1,13 @@
-# Removal ($1 = 0, not an upgrade): stop and disable the timers and services, including
-# every ecr-login@USER instance.
+# Removal ($1 = 0, not an upgrade): stop and disable the timers and services, template
+# instances included, so no timer fires for a binary that is gone.
 if [ "$1" -eq 0 ]; then
-    for unit in ecr-login.timer ecr-login.service $(systemctl list-units --all --plain --no-legend 'ecr-login@*' 2>/dev/null | awk '{print $1}'); do
-        systemctl --no-reload disable --now "$unit" >/dev/null 2>&1 || :
+    for link in /etc/systemd/system/*.wants/ecr-login*; do
+        [ -L "$link" ] || continue
+        systemctl --no-reload disable "${link##*/}" >/dev/null 2>&1 || :
     done
+    if [ -d /run/systemd/system ]; then
+        for unit in $(systemctl list-units --all --plain --no-legend 'ecr-login*' | awk '{print $1}'); do
+            systemctl stop "$unit" >/dev/null 2>&1 || :
+        done
+    fi
 fi
