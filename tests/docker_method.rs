@@ -164,7 +164,7 @@ fn docker_login_stores_credentials_and_the_token_never_reaches_argv_or_logs() {
             .any(|a| a.contains("--password-stdin") && a.contains(HOST)),
         "the scanner never saw docker's argv, so it proves nothing"
     );
-    let token = base64_of(&format!("AWS:{password}"));
+    let token = token_of(&password);
     for secret in [password.as_str(), token.as_str()] {
         assert!(!recorded.contains(secret));
         assert!(
@@ -208,9 +208,4 @@ fn docker_method_exits_75_when_the_registry_is_unreachable() {
         Some(format!("AWS:{password}"))
     );
     assert!(auth_of(&config_of(&outcome), other).is_none());
-}
-
-fn base64_of(s: &str) -> String {
-    use base64::Engine;
-    base64::engine::general_purpose::STANDARD.encode(s)
 }

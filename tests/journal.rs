@@ -78,10 +78,7 @@ fn logs_go_to_the_journal_with_fields_and_status_goes_to_systemd() {
     assert_eq!(status, ["STATUS=logged in to 2 of 2 registries"], "{text}");
 
     let password = moto_password(&moto.url(), "us-east-1");
-    let token = {
-        use base64::Engine;
-        base64::engine::general_purpose::STANDARD.encode(format!("AWS:{password}"))
-    };
+    let token = token_of(&password);
     assert!(
         !text.contains(&password) && !text.contains(&token),
         "the token reached the journal"

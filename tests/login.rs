@@ -555,10 +555,7 @@ fn quiet_prints_nothing_on_success_and_verbose_more() {
 fn the_token_never_reaches_stdout_or_stderr_at_any_verbosity() {
     let moto = moto();
     let password = moto_password(&moto.url(), "us-east-1");
-    let token = {
-        use base64::Engine;
-        base64::engine::general_purpose::STANDARD.encode(format!("AWS:{password}"))
-    };
+    let token = token_of(&password);
     for flags in [&["-vvv"][..], &[], &["--dry-run", "-vvv"]] {
         let mut run = Run::new(&moto.url()).args([USE1_A, EUW1_B]).args(flags);
         let done = run.run();

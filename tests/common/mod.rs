@@ -129,6 +129,12 @@ pub fn moto_password(endpoint: &str, region: &str) -> String {
     decoded.strip_prefix("AWS:").expect("user AWS").to_string()
 }
 
+/// The `auth` value docker stores for `AWS:password`: what must never leak.
+pub fn token_of(password: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(format!("AWS:{password}"))
+}
+
 pub fn b64_decode(s: &str) -> Vec<u8> {
     use base64::Engine;
     base64::engine::general_purpose::STANDARD.decode(s).unwrap()

@@ -16,6 +16,7 @@ if [[ "${ECR_LOGIN_IN_NETNS:-}" != 1 ]]; then
 fi
 
 bin=$(realpath "$1")
+source "$(dirname "$0")/lib.sh"
 started=$(date +%s)
 work=$(mktemp -d)
 pids=()
@@ -72,22 +73,8 @@ done
 
 moto_server -H 127.0.0.1 -p 5000 >"$work/moto.log" 2>&1 &
 pids+=($!)
-wait_port() {
-    for _ in $(seq 300); do (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null && return 0; sleep 0.1; done
-    cat "$work"/*.log >&2
-    fail "nothing listens on $1:$2"
-}
-wait_port 127.0.0.1 5000
-password=$(python3 - <<'PY'
-import base64, json, urllib.request
-req = urllib.request.Request("http://127.0.0.1:5000/", data=b"{}", headers={
-    "X-Amz-Target": "AmazonEC2ContainerRegistry_V20150921.GetAuthorizationToken",
-    "Content-Type": "application/x-amz-json-1.1",
-    "Authorization": "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20260101/us-east-1/ecr/aws4_request, SignedHeaders=host, Signature=0"})
-token = json.load(urllib.request.urlopen(req))["authorizationData"][0]["authorizationToken"]
-print(base64.b64decode(token).decode().split(":", 1)[1])
-PY
-)
+wait_port 127.0.0.1 5000 || fail "moto did not start"
+password=$(moto_password http://127.0.0.1:5000)
 
 start_registry() { # PASSWORD
     [[ -n ${registry:-} ]] && { kill "$registry"; wait "$registry" 2>/dev/null || true; }
@@ -107,7 +94,7 @@ YAML
     env -u REGISTRY_AUTH_FILE docker-registry serve "$work/registry.yml" >>"$work/registry.log" 2>&1 &
     registry=$!
     pids+=($registry)
-    wait_port 10.200.0.1 443
+    wait_port 10.200.0.1 443 || fail "the registry did not start"
 }
 start_registry "$password"
 

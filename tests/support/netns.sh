@@ -17,6 +17,7 @@ fi
 
 work=$1
 shift
+source "$(dirname "$0")/lib.sh"
 hosts=()
 while [[ $# -gt 0 && "$1" != -- ]]; do hosts+=("$1"); shift; done
 shift
@@ -55,17 +56,8 @@ moto_server -H 127.0.0.1 -p 5000 >"$work/moto.log" 2>&1 &
 moto=$!
 trap 'kill $registry $moto 2>/dev/null; wait 2>/dev/null' EXIT
 
-wait_port() {
-    for _ in $(seq 300); do
-        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-        sleep 0.1
-    done
-    echo "netns.sh: nothing listens on port $1; logs:" >&2
-    cat "$work"/*.log >&2
-    exit 99
-}
-wait_port 443
-wait_port 5000
+wait_port 127.0.0.1 443 || exit 99
+wait_port 127.0.0.1 5000 || exit 99
 
 export AWS_ENDPOINT_URL=http://127.0.0.1:5000
 "$@"

@@ -11,6 +11,7 @@
 set -euo pipefail
 
 deb=$(realpath "$1")
+source "$(dirname "$0")/lib.sh"
 rootfs=${ECR_LOGIN_ROOTFS:-/var/cache/ecr-login-test/bookworm}
 mirror=${ECR_LOGIN_MIRROR:-http://deb.debian.org/debian}
 started=$(date +%s)
@@ -49,11 +50,6 @@ fi
 
 # Two moto servers on the host's loopback: one that hands out tokens, one that refuses
 # every request (IAM checks on from the first call).
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-wait_port() {
-    for _ in $(seq 300); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done
-    fail "nothing listens on port $1"
-}
 moto=$(free_port)
 moto_server -H 127.0.0.1 -p "$moto" >"$work/moto.log" 2>&1 &
 pids+=($!)
@@ -61,20 +57,11 @@ denying=$(free_port)
 INITIAL_NO_AUTH_ACTION_COUNT=0 moto_server -H 127.0.0.1 -p "$denying" >"$work/moto-denying.log" 2>&1 &
 pids+=($!)
 closed=$(free_port)
-wait_port "$moto"
-wait_port "$denying"
+wait_port 127.0.0.1 "$moto" || fail "moto did not start"
+wait_port 127.0.0.1 "$denying" || fail "moto did not start"
 
 # What moto hands out, asked directly, so the expectation does not come from ecr-login.
-password=$(python3 - "$moto" <<'PY'
-import base64, json, sys, urllib.request
-req = urllib.request.Request(f"http://127.0.0.1:{sys.argv[1]}/", data=b"{}", headers={
-    "X-Amz-Target": "AmazonEC2ContainerRegistry_V20150921.GetAuthorizationToken",
-    "Content-Type": "application/x-amz-json-1.1",
-    "Authorization": "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20260101/us-east-1/ecr/aws4_request, SignedHeaders=host, Signature=0"})
-token = json.load(urllib.request.urlopen(req))["authorizationData"][0]["authorizationToken"]
-print(base64.b64decode(token).decode().split(":", 1)[1])
-PY
-)
+password=$(moto_password "http://127.0.0.1:$moto")
 token=$(printf 'AWS:%s' "$password" | base64 -w0)
 
 systemd-nspawn --register=no --keep-unit --boot --volatile=overlay --quiet -D "$rootfs" \
