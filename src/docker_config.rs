@@ -103,7 +103,8 @@ fn lock(dir: &Path, deadline: Instant) -> Result<File> {
         .truncate(false)
         .write(true)
         .mode(0o600)
-        .custom_flags(libc_o_nofollow())
+        // The lock file must not be a symlink planted to make us open something else.
+        .custom_flags(libc::O_NOFOLLOW)
         .open(&path)
         .code(
             Code::CantCreat,
@@ -126,11 +127,6 @@ fn lock(dir: &Path, deadline: Instant) -> Result<File> {
             }
         }
     }
-}
-
-/// `O_NOFOLLOW` on Linux: the lock file must not be a symlink planted elsewhere.
-const fn libc_o_nofollow() -> i32 {
-    0o400000
 }
 
 /// Where to write: `config.json` itself, or the file its symlink points to, as docker does,
@@ -378,18 +374,12 @@ fn store_with_helper(name: &str, entry: &Entry, deadline: Instant) -> Result<()>
     if status.success() {
         return Ok(());
     }
-    let mut output = String::new();
-    for pipe in [
-        child.stdout.take().map(|p| Box::new(p) as Box<dyn Read>),
-        child.stderr.take().map(|p| Box::new(p) as Box<dyn Read>),
-    ]
-    .into_iter()
-    .flatten()
-    {
-        let mut text = String::new();
-        let _ = pipe.take(4096).read_to_string(&mut text);
-        output.push_str(text.trim());
-    }
+    // The helper has exited: what it printed is all in the pipes.
+    let output = child
+        .wait_with_output()
+        .context("reading credential helper output")?;
+    let text = String::from_utf8_lossy(&output.stdout) + String::from_utf8_lossy(&output.stderr);
+    let output = text.trim();
     let said = entry
         .password
         .redact(output.lines().next().unwrap_or("no output"));
