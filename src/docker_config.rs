@@ -33,8 +33,9 @@ pub enum Stored {
 }
 
 /// Store every entry in one locked read-modify-write of `dir/config.json`.
-/// The outer error fails the whole batch (lock, read, parse, write); the inner ones are
-/// per-registry helper failures. Nothing is written unless the merge succeeded.
+/// The outer error fails the whole batch before anything is stored (lock, read, parse); the
+/// inner ones are per registry (a helper failed, or the write of `auths` did). The file is
+/// written only if the merge succeeded.
 /// `default_store` is what `detect_default_store` found (passed in so tests stay hermetic).
 pub fn store(
     dir: &Path,
@@ -59,39 +60,51 @@ pub fn store(
         &target,
     )?;
 
-    let results = entries
+    let mut results: Vec<Result<Stored>> = entries
         .iter()
-        .map(
-            |entry| match credential_helper(&config, entry.host, default_store) {
-                Some(helper) => {
-                    let result = store_with_helper(&helper, entry, deadline);
-                    // Name the surprise: nothing in config.json asked for this store.
-                    let detected = credential_helper(&config, entry.host, None).is_none();
-                    let result = match result {
-                    Err(e) if detected => Err(e.context(format!(
-                        "docker-credential-{helper} is installed, so docker uses it as the default \
-                         store; set \"credsStore\" in config.json to choose another"
-                    ))),
-                    other => other,
-                };
-                    result.map(|()| Stored::Helper(helper))
-                }
-                None => set_auth(&mut config, entry).map(|()| Stored::Auths),
-            },
-        )
-        .collect::<Vec<_>>();
+        .map(|entry| store_entry(&mut config, entry, default_store, deadline))
+        .collect();
 
     // Rewrite only for a new `auths` entry: hosts stored through helpers leave the file as it is.
-    let bytes = serialize(&config);
-    let changed = existing.as_ref().is_none_or(|(old, _)| *old != bytes);
-    if changed && results.iter().any(|r| matches!(r, Ok(Stored::Auths))) {
-        let meta = existing.as_ref().map(|(_, meta)| meta);
-        write_atomic(&target, &bytes, meta).code(
-            Code::CantCreat,
-            format!("writing docker config {}", target.display()),
-        )?;
+    if results.iter().any(|r| matches!(r, Ok(Stored::Auths))) {
+        let bytes = serialize(&config);
+        if existing.as_ref().is_none_or(|(old, _)| *old != bytes) {
+            let meta = existing.as_ref().map(|(_, meta)| meta);
+            if let Err(err) = write_atomic(&target, &bytes, meta) {
+                // Helpers already stored theirs; only the `auths` entries are lost.
+                let err = err.context(format!("writing docker config {}", target.display()));
+                let (code, message) = (crate::exit::classify(&err), format!("{err:#}"));
+                for result in results
+                    .iter_mut()
+                    .filter(|r| matches!(r, Ok(Stored::Auths)))
+                {
+                    *result = Err(fail(code, message.clone()));
+                }
+            }
+        }
     }
     Ok(results)
+}
+
+/// One registry: through the credential helper docker would use for it, else into `auths`.
+fn store_entry(
+    config: &mut Map<String, Value>,
+    entry: &Entry,
+    default_store: Option<&str>,
+    deadline: Instant,
+) -> Result<Stored> {
+    let Some(helper) = credential_helper(config, entry.host, default_store) else {
+        return set_auth(config, entry).map(|()| Stored::Auths);
+    };
+    match store_with_helper(&helper, entry, deadline) {
+        Ok(()) => Ok(Stored::Helper(helper)),
+        // Name the surprise when nothing in config.json asked for this store.
+        Err(e) if credential_helper(config, entry.host, None).is_none() => Err(e.context(format!(
+            "docker-credential-{helper} is installed, so docker uses it as the default store; \
+             set \"credsStore\" in config.json to choose another"
+        ))),
+        Err(e) => Err(e),
+    }
 }
 
 /// Exclusive lock on `config.json.lock`, beside the file, waiting at most until `deadline`.
