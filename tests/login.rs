@@ -393,6 +393,7 @@ fn exit_75_when_the_endpoint_is_unreachable() {
 
 #[test]
 fn exit_75_at_the_deadline_when_the_endpoint_never_answers() {
+    let _alone = exclusive();
     let port = silent_server();
     let done = Run::new(&format!("http://127.0.0.1:{port}"))
         .args([USE1_A, "--timeout", "2s"])
@@ -470,6 +471,7 @@ fn exit_77_with_the_service_message_when_ecr_denies() {
 
 #[test]
 fn exit_78_without_a_region_within_the_bound() {
+    let _alone = exclusive();
     // Instance metadata enabled but answering nothing, as off AWS behind a blackhole.
     let port = silent_server();
     let done = Run::new(&moto().url())
@@ -609,7 +611,10 @@ fn http_proxy_and_no_proxy_from_the_environment_are_honoured() {
 #[test]
 fn regions_are_called_concurrently() {
     // Each call takes a second at the proxy: four regions one after another would take 4 s.
-    let proxy = CountingProxy::start(&moto().url(), Duration::from_secs(1));
+    // Its own moto, and never beside the 20-process test: the bound is about us, not load.
+    let _alone = exclusive();
+    let moto = start_moto("");
+    let proxy = CountingProxy::start(&moto.url(), Duration::from_secs(1));
     let registries = ["us-east-1", "us-west-2", "eu-west-1", "ap-south-1"]
         .map(|r| format!("111122223333.dkr.ecr.{r}.amazonaws.com"));
     let done = Run::new(&proxy.url()).args(&registries).run();
@@ -620,4 +625,59 @@ fn regions_are_called_concurrently() {
         "took {:?}: calls ran one after another",
         done.elapsed
     );
+}
+
+#[test]
+fn concurrent_runs_on_one_config_lose_nothing() {
+    // The lock makes each read-modify-write whole: 20 runs, 20 registries, all kept.
+    let _alone = exclusive();
+    let moto = moto();
+    let first = Run::new(&moto.url());
+    let dir = first.docker_dir();
+    fs::create_dir_all(&dir).unwrap();
+    fs::write(
+        dir.join("config.json"),
+        r#"{"auths": {"keep.example": {"auth": "a2VlcDptZQ=="}}}"#,
+    )
+    .unwrap();
+    let hosts: Vec<String> = (0..20)
+        .map(|i| {
+            format!(
+                "{:012}.dkr.ecr.us-east-1.amazonaws.com",
+                200_000_000_000u64 + i
+            )
+        })
+        .collect();
+    let children: Vec<_> = hosts
+        .iter()
+        .map(|host| {
+            let mut run = Run::new(&moto.url())
+                .args([host.as_str(), "-qq"])
+                .env("DOCKER_CONFIG", &dir);
+            run.command().spawn().unwrap()
+        })
+        .collect();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let config: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
+    let auths = config["auths"].as_object().unwrap();
+    for host in &hosts {
+        assert!(auths.contains_key(host), "{host} lost: {config}");
+    }
+    assert_eq!(auths["keep.example"]["auth"], "a2VlcDptZQ==");
+    assert_eq!(auths.len(), 21);
+    let leftovers: Vec<_> = fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty());
 }

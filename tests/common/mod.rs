@@ -64,6 +64,14 @@ pub fn require(program: &str) -> PathBuf {
         })
 }
 
+/// Held by tests that load the machine or measure time, so they never overlap.
+pub fn exclusive() -> std::sync::MutexGuard<'static, ()> {
+    static HEAVY: Mutex<()> = Mutex::new(());
+    HEAVY
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
