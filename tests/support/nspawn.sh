@@ -79,11 +79,12 @@ done
 [[ -n $init ]] || fail "the container did not start"
 # Run a command inside the container.
 ct() { nsenter -t "$init" -a "$@"; }
-# Until its bus is up, systemctl cannot ask; then wait for the boot to finish.
+# Until systemd has set up /run/systemd and its bus, systemctl says nothing or "offline";
+# then --wait waits for the boot to finish.
 state=""
 for _ in $(seq 300); do
     state=$(timeout 60 nsenter -t "$init" -a systemctl is-system-running --wait 2>/dev/null || true)
-    [[ -n $state ]] && break
+    [[ -n $state && $state != offline ]] && break
     sleep 0.1
 done
 [[ $state == running || $state == degraded ]] || fail "container systemd is '$state'"
