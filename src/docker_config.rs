@@ -54,6 +54,7 @@ pub fn store(
     let _lock = lock(dir, deadline)?;
     let path = dir.join("config.json");
     let target = resolve_target(&path, dir)?;
+    remove_stale_temp_files(target.parent().unwrap_or(dir));
     let existing = read_existing(&target)?;
     let mut config = parse(
         existing.as_ref().map(|(bytes, _)| bytes.as_slice()),
@@ -298,14 +299,35 @@ pub fn serialize(config: &Map<String, Value>) -> Vec<u8> {
     out
 }
 
+/// Temp files of ours that a killed run left behind. Only a lock holder creates them, and we
+/// hold the lock, so none of them belongs to a live writer.
+fn remove_stale_temp_files(dir: &Path) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with(TEMP_PREFIX) && name.ends_with(TEMP_SUFFIX) {
+            match fs::remove_file(entry.path()) {
+                Ok(()) => log::debug!("removed {name}, left by an interrupted run"),
+                Err(e) => log::warn!("cannot remove stale {name}: {e}"),
+            }
+        }
+    }
+}
+
+const TEMP_PREFIX: &str = ".config.json.";
+const TEMP_SUFFIX: &str = ".tmp";
+
 /// Temp file (0600 from creation, O_EXCL) in the same directory, fsync, rename, fsync the
 /// directory. An existing file's owner is kept; its mode too, minus group/other access,
 /// because it now holds credentials.
 fn write_atomic(target: &Path, bytes: &[u8], existing: Option<&fs::Metadata>) -> Result<()> {
     let dir = target.parent().unwrap_or(Path::new("."));
     let mut tmp = tempfile::Builder::new()
-        .prefix(".config.json.")
-        .suffix(".tmp")
+        .prefix(TEMP_PREFIX)
+        .suffix(TEMP_SUFFIX)
         .permissions(Permissions::from_mode(0o600))
         .tempfile_in(dir)
         .context("creating temporary file")?;

@@ -681,3 +681,92 @@ fn concurrent_runs_on_one_config_lose_nothing() {
         .collect();
     assert!(leftovers.is_empty());
 }
+
+#[test]
+fn sigkill_at_any_moment_leaves_old_or_new_config_and_no_stale_temp_files() {
+    // Runs killed at pseudo-random moments (fixed seed); each adds one registry. After every
+    // kill config.json is valid JSON and byte-equal to the old or the new content; a temp file
+    // a kill left behind is cleaned by the next run. ECR_LOGIN_KILL_RUNS raises the count.
+    let _alone = exclusive();
+    let moto = moto();
+    let runs: u64 = std::env::var("ECR_LOGIN_KILL_RUNS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(150);
+    let home = tempfile::tempdir().unwrap();
+    let dir = home.path().join(".docker");
+    fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("config.json");
+    fs::write(&config, "{\"auths\": {}, \"psFormat\": \"table\"}").unwrap();
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let (mut killed_before, mut killed_after, mut finished, mut temps_left) = (0, 0, 0, 0);
+    for i in 0..runs {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        // A debug run takes about 100 ms: kill anywhere from start-up to just after the end.
+        let delay = Duration::from_micros(seed % 130_000);
+        let host = format!(
+            "{:012}.dkr.ecr.us-east-1.amazonaws.com",
+            300_000_000_000u64 + i
+        );
+        let old = fs::read(&config).unwrap();
+        let mut run = Run::new(&moto.url())
+            .args([host.as_str(), "-qq"])
+            .env("DOCKER_CONFIG", &dir);
+        let mut child = run.command().spawn().unwrap();
+        std::thread::sleep(delay);
+        let exited = child.try_wait().unwrap().is_some();
+        if !exited {
+            child.kill().unwrap();
+        }
+        child.wait().unwrap();
+
+        let now = fs::read(&config).unwrap();
+        let value: serde_json::Value = serde_json::from_slice(&now)
+            .unwrap_or_else(|e| panic!("run {i}: torn config.json: {e}"));
+        let has_new = value["auths"].get(&host).is_some();
+        if now == old {
+            assert!(!has_new);
+        } else {
+            let mut expected: serde_json::Value = serde_json::from_slice(&old).unwrap();
+            expected["auths"][&host] = value["auths"][&host].clone();
+            assert!(
+                has_new && value == expected,
+                "run {i}: neither old nor new content"
+            );
+        }
+        match (exited, has_new) {
+            (true, _) => finished += 1,
+            (false, false) => killed_before += 1,
+            (false, true) => killed_after += 1,
+        }
+        let temps = fs::read_dir(&dir)
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+            .count();
+        assert!(temps <= 1, "run {i}: {temps} temp files");
+        temps_left += temps;
+    }
+    // The next run cleans what the last kill may have left.
+    Run::new(&moto.url())
+        .args([USE1_A, "-qq"])
+        .env("DOCKER_CONFIG", &dir)
+        .run()
+        .expect_code(0);
+    let temps = fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+        .count();
+    assert_eq!(temps, 0);
+    println!(
+        "{runs} runs: {killed_before} killed before writing, {killed_after} killed after, \
+         {finished} finished; {temps_left} left a temp file that the next run removed"
+    );
+    assert!(
+        killed_before > 0 && killed_after + finished > 0,
+        "the delays missed the run's lifetime"
+    );
+}
