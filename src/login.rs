@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::SystemTime;
 
+use clap::ValueEnum;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
@@ -74,8 +75,12 @@ pub async fn run(settings: Settings) -> Code {
             log::info!(
                 "dry run: would log in to {} with {} method ({})",
                 registry.host,
-                method_name(settings.method),
-                describe_expiry(token)
+                settings
+                    .method
+                    .to_possible_value()
+                    .expect("no skipped variants")
+                    .get_name(),
+                describe_expiry(expiry_text(token).as_deref())
             );
             report.succeed();
         }
@@ -262,19 +267,22 @@ fn store_in_config(
 }
 
 fn log_success(registry: &Registry, token: &Token, where_: &str) {
-    let expires = token
-        .expires_at
-        .map(|t| humantime::format_rfc3339_seconds(t).to_string())
-        .unwrap_or_default();
+    let expires = expiry_text(token);
     log::info!(
-        registry = registry.host.as_str(), region = registry.region.as_str(), expires_at = expires.as_str();
-        "logged in to {} {where_} ({})", registry.host, describe_expiry(token)
+        registry = registry.host.as_str(), region = registry.region.as_str(), expires_at = expires.as_deref().unwrap_or_default();
+        "logged in to {} {where_} ({})", registry.host, describe_expiry(expires.as_deref())
     );
 }
 
-fn describe_expiry(token: &Token) -> String {
-    match token.expires_at {
-        Some(t) => format!("expires {}", humantime::format_rfc3339_seconds(t)),
+fn expiry_text(token: &Token) -> Option<String> {
+    token
+        .expires_at
+        .map(|t| humantime::format_rfc3339_seconds(t).to_string())
+}
+
+fn describe_expiry(expires: Option<&str>) -> String {
+    match expires {
+        Some(t) => format!("expires {t}"),
         None => "no expiry given".to_string(),
     }
 }
@@ -290,13 +298,6 @@ fn warn_if_expired(endpoint: &Endpoint, token: &Token) {
             endpoint.region,
             humantime::format_rfc3339_seconds(expires)
         );
-    }
-}
-
-fn method_name(method: Method) -> &'static str {
-    match method {
-        Method::Config => "config",
-        Method::Docker => "docker",
     }
 }
 
