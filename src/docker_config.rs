@@ -1,9 +1,9 @@
 //! The Docker `config.json`: locked read, merge of `auths[host]` that keeps everything else,
 //! atomic write; hosts routed to a credential store are stored through its helper instead.
 
-use std::fs::{self, File, OpenOptions, Permissions};
-use std::io::{self, Read, Write};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::fs;
+use std::io::{self, Write};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::thread;
@@ -13,6 +13,7 @@ use anyhow::{Context, Result};
 use base64::Engine;
 use serde_json::{Map, Value};
 
+use crate::atomic_file;
 use crate::exit::{Code, ResultExt, fail};
 use crate::secret::Secret;
 
@@ -32,30 +33,31 @@ pub enum Stored {
     Helper(String),
 }
 
-/// Store every entry in one locked read-modify-write of `dir/config.json`.
+/// Store every entry in one locked read-modify-write of `file` (docker's `config.json` or
+/// podman's `auth.json`; the same rules apply to both).
 /// The outer error fails the whole batch before anything is stored (lock, read, parse); the
 /// inner ones are per registry (a helper failed, or the write of `auths` did). The file is
 /// written only if the merge succeeded.
 /// `default_store` is what `detect_default_store` found (passed in so tests stay hermetic).
 pub fn store(
-    dir: &Path,
+    file: &Path,
     entries: &[Entry],
     deadline: Instant,
     default_store: Option<&str>,
 ) -> Result<Vec<Result<Stored>>> {
+    let dir = file.parent().unwrap_or(Path::new("."));
     fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
         .create(dir)
         .code(
             Code::CantCreat,
-            format!("creating docker config directory {}", dir.display()),
+            format!("creating directory {}", dir.display()),
         )?;
-    let _lock = lock(dir, deadline)?;
-    let path = dir.join("config.json");
-    let target = resolve_target(&path, dir)?;
-    remove_stale_temp_files(target.parent().unwrap_or(dir));
-    let existing = read_existing(&target)?;
+    let _lock = atomic_file::lock(file, deadline)?;
+    let target = resolve_target(file, dir)?;
+    atomic_file::remove_stale_temp_files(&target);
+    let existing = atomic_file::read_existing(&target, "docker config")?;
     let mut config = parse(
         existing.as_ref().map(|(bytes, _)| bytes.as_slice()),
         &target,
@@ -71,7 +73,7 @@ pub fn store(
         let bytes = serialize(&config);
         if existing.as_ref().is_none_or(|(old, _)| *old != bytes) {
             let meta = existing.as_ref().map(|(_, meta)| meta);
-            if let Err(err) = write_atomic(&target, &bytes, meta) {
+            if let Err(err) = atomic_file::write(&target, &bytes, meta) {
                 // Helpers already stored theirs; only the `auths` entries are lost.
                 let err = err.context(format!("writing docker config {}", target.display()));
                 let (code, message) = (crate::exit::classify(&err), format!("{err:#}"));
@@ -108,41 +110,6 @@ fn store_entry(
     }
 }
 
-/// Exclusive lock on `config.json.lock`, beside the file, waiting at most until `deadline`.
-/// The lock file stays: deleting it would let two writers lock different inodes.
-fn lock(dir: &Path, deadline: Instant) -> Result<File> {
-    let path = dir.join("config.json.lock");
-    let file = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .mode(0o600)
-        // The lock file must not be a symlink planted to make us open something else.
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(&path)
-        .code(
-            Code::CantCreat,
-            format!("opening lock file {}", path.display()),
-        )?;
-    loop {
-        match file.try_lock() {
-            Ok(()) => return Ok(file),
-            Err(fs::TryLockError::WouldBlock) if Instant::now() < deadline => {
-                thread::sleep(Duration::from_millis(20))
-            }
-            Err(fs::TryLockError::WouldBlock) => {
-                return Err(fail(
-                    Code::TempFail,
-                    format!("timed out waiting for the lock on {}", path.display()),
-                ));
-            }
-            Err(fs::TryLockError::Error(e)) => {
-                return Err(e).code(Code::CantCreat, format!("locking {}", path.display()));
-            }
-        }
-    }
-}
-
 /// Where to write: `config.json` itself, or the file its symlink points to, as docker does,
 /// but only inside a directory owned by the same user as the docker config directory, so a
 /// root-run job cannot be steered into writing elsewhere.
@@ -173,35 +140,6 @@ fn resolve_target(path: &Path, dir: &Path) -> Result<PathBuf> {
         ));
     }
     Ok(target)
-}
-
-/// The current bytes and metadata, or `None` if there is no file yet.
-fn read_existing(path: &Path) -> Result<Option<(Vec<u8>, fs::Metadata)>> {
-    let mut file = match File::open(path) {
-        Ok(file) => file,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => {
-            return Err(e).code(
-                Code::CantCreat,
-                format!("reading docker config {}", path.display()),
-            );
-        }
-    };
-    let meta = file
-        .metadata()
-        .with_context(|| format!("reading docker config {}", path.display()))?;
-    if !meta.is_file() {
-        return Err(fail(
-            Code::CantCreat,
-            format!("docker config {} is not a regular file", path.display()),
-        ));
-    }
-    let mut bytes = Vec::new();
-    file.read_to_end(&mut bytes).code(
-        Code::CantCreat,
-        format!("reading docker config {}", path.display()),
-    )?;
-    Ok(Some((bytes, meta)))
 }
 
 /// A JSON object; an empty file counts as `{}` (nothing to lose). Anything else is refused
@@ -297,69 +235,6 @@ pub fn serialize(config: &Map<String, Value>) -> Vec<u8> {
     let mut ser = serde_json::Serializer::with_formatter(&mut out, formatter);
     serde::Serialize::serialize(config, &mut ser).expect("a JSON map always serializes");
     out
-}
-
-/// Temp files of ours that a killed run left behind. Only a lock holder creates them, and we
-/// hold the lock, so none of them belongs to a live writer.
-fn remove_stale_temp_files(dir: &Path) {
-    let Ok(entries) = fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        let name = name.to_string_lossy();
-        if name.starts_with(TEMP_PREFIX) && name.ends_with(TEMP_SUFFIX) {
-            match fs::remove_file(entry.path()) {
-                Ok(()) => log::debug!("removed {name}, left by an interrupted run"),
-                Err(e) => log::warn!("cannot remove stale {name}: {e}"),
-            }
-        }
-    }
-}
-
-const TEMP_PREFIX: &str = ".config.json.";
-const TEMP_SUFFIX: &str = ".tmp";
-
-/// Temp file (0600 from creation, O_EXCL) in the same directory, fsync, rename, fsync the
-/// directory. An existing file's owner is kept; its mode too, minus group/other access,
-/// because it now holds credentials.
-fn write_atomic(target: &Path, bytes: &[u8], existing: Option<&fs::Metadata>) -> Result<()> {
-    let dir = target.parent().unwrap_or(Path::new("."));
-    let mut tmp = tempfile::Builder::new()
-        .prefix(TEMP_PREFIX)
-        .suffix(TEMP_SUFFIX)
-        .permissions(Permissions::from_mode(0o600))
-        .tempfile_in(dir)
-        .context("creating temporary file")?;
-    if let Some(meta) = existing {
-        let ours = tmp.as_file().metadata()?;
-        if (meta.uid(), meta.gid()) != (ours.uid(), ours.gid()) {
-            std::os::unix::fs::fchown(tmp.as_file(), Some(meta.uid()), Some(meta.gid()))
-                .context("keeping the owner of the existing file")?;
-        }
-        let mode = (meta.mode() & 0o700) | 0o600;
-        if meta.mode() & 0o077 != 0 {
-            log::warn!(
-                "{}: mode {:o} gave others access; writing it as {:o} because it holds credentials",
-                target.display(),
-                meta.mode() & 0o777,
-                mode
-            );
-        }
-        if mode != 0o600 {
-            tmp.as_file()
-                .set_permissions(Permissions::from_mode(mode))?;
-        }
-    }
-    tmp.write_all(bytes).context("writing temporary file")?;
-    tmp.as_file().sync_all().context("syncing temporary file")?;
-    tmp.persist(target)
-        .map_err(|e| e.error)
-        .context("renaming temporary file into place")?;
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .context("syncing the directory")?;
-    Ok(())
 }
 
 /// `docker-credential-NAME store` with the credentials as JSON on stdin, as docker does.
@@ -544,7 +419,13 @@ mod tests {
         let dir = root.path().join("nested/.docker");
         let pw = Secret::new("pw".into());
         let deadline = Instant::now() + Duration::from_secs(5);
-        let results = store(&dir, &[entry("h.example", &pw)], deadline, None).unwrap();
+        let results = store(
+            &dir.join("config.json"),
+            &[entry("h.example", &pw)],
+            deadline,
+            None,
+        )
+        .unwrap();
         assert_eq!(results.len(), 1);
         assert_eq!(results[0].as_ref().unwrap(), &Stored::Auths);
         assert_eq!(fs::metadata(&dir).unwrap().mode() & 0o777, 0o700);
@@ -567,7 +448,7 @@ mod tests {
         fs::write(&path, b"{\"auths\": {").unwrap();
         let pw = Secret::new("pw".into());
         let err = store(
-            dir.path(),
+            &path,
             &[entry("h", &pw)],
             Instant::now() + Duration::from_secs(5),
             None,
@@ -582,10 +463,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("config.json");
         fs::write(&path, b"{}").unwrap();
-        fs::set_permissions(&path, Permissions::from_mode(0o644)).unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
         let pw = Secret::new("pw".into());
         store(
-            dir.path(),
+            &path,
             &[entry("h", &pw)],
             Instant::now() + Duration::from_secs(5),
             None,

@@ -2,6 +2,7 @@
 //!
 //! The binary is a thin wrapper around [`run`], so every path is testable in-process.
 
+pub mod atomic_file;
 pub mod cli;
 pub mod docker_config;
 pub mod docker_login;

@@ -237,7 +237,7 @@ fn store_in_config(
         })
         .collect();
     match docker_config::store(
-        &settings.docker_config,
+        &settings.docker_config.join("config.json"),
         &entries,
         deadline.into_std(),
         docker_config::detect_default_store(),
