@@ -13,7 +13,6 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
         Fetches one ECR authorization token per region (through the AWS SDK's usual credential \
         chain) and writes it into the Docker config.json, or pipes it into `docker login \
         --password-stdin`. Run it from ecr-login.timer every 11 hours, or by hand.",
-    args_conflicts_with_subcommands = true,
     after_help = "Exit codes: 0 OK, 64 USAGE, 65 DATAERR, 69 UNAVAILABLE, 70 SOFTWARE, \
         73 CANTCREAT, 75 TEMPFAIL, 76 PROTOCOL, 77 NOPERM, 78 CONFIG."
 )]
@@ -33,24 +32,49 @@ pub struct Cli {
 pub enum Command {
     /// Log in to registries (the default command).
     Login(LoginArgs),
+    /// Show each registry's stored credentials and how long they stay valid; exit 1 if any is
+    /// missing, changed, or valid for less than --min-valid (a health check).
+    Status(StatusArgs),
+    /// Remove the credentials ecr-login wrote (and only those) from every place it wrote them.
+    Logout(LoginArgs),
 }
 
 #[derive(Debug, Args, Default, Clone)]
 pub struct LoginArgs {
-    /// Registries: ACCOUNT.dkr.ecr.REGION.amazonaws.com (any ECR flavour), or a bare 12-digit
-    /// account in --region. Env ECR_LOGIN_REGISTRIES (space- or comma-separated).
+    /// Registries: ACCOUNT.dkr.ecr.REGION.amazonaws.com (any ECR flavour), public.ecr.aws, or a
+    /// bare 12-digit account in --region. Env ECR_LOGIN_REGISTRIES (space- or comma-separated).
     #[arg(value_name = "REGISTRY")]
     pub registries: Vec<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Args, Default, Clone)]
+pub struct StatusArgs {
+    /// Registries to check [default: the configured ones, else every one ecr-login recorded].
+    #[arg(value_name = "REGISTRY")]
+    pub registries: Vec<String>,
+
+    /// Print one JSON object per registry and sink, on one line each.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Where the token goes. Several may be given in one run.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, ValueEnum, serde::Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
 pub enum Method {
     /// Write auths[host] into config.json directly (atomic, locked), or through its
     /// credential store.
     Config,
     /// Run `DOCKER_BIN login --username AWS --password-stdin HOST` per registry.
     Docker,
+    /// Write auths[host] into podman's auth.json (--authfile), same rules as config.
+    Podman,
+    /// Write a docker.tar.gz holding .docker/config.json (--archive), for the Mesos fetcher.
+    Archive,
+    /// Emit a kubernetes.io/dockerconfigjson Secret manifest (--kube-secret, --kube-output).
+    KubeSecret,
 }
 
 #[derive(Debug, Args, Default, Clone)]
@@ -63,9 +87,17 @@ pub struct Options {
     #[arg(long, global = true, env = "ECR_LOGIN_PROFILE", value_name = "P")]
     pub profile: Option<String>,
 
-    /// How to hand the token over [default: config].
-    #[arg(long, global = true, env = "ECR_LOGIN_METHOD", value_enum)]
-    pub method: Option<Method>,
+    /// Where to hand the token over; repeat or comma-separate for several [default: config].
+    #[arg(
+        long,
+        visible_alias = "sink",
+        global = true,
+        env = "ECR_LOGIN_METHOD",
+        value_enum,
+        value_delimiter = ',',
+        action = clap::ArgAction::Append
+    )]
+    pub method: Vec<Method>,
 
     /// Docker config directory [default: $DOCKER_CONFIG, else ~/.docker].
     #[arg(
@@ -79,6 +111,53 @@ pub struct Options {
     /// Docker CLI for --method docker (podman's `docker` works too) [default: docker].
     #[arg(long, global = true, env = "ECR_LOGIN_DOCKER_BIN", value_name = "PATH")]
     pub docker_bin: Option<PathBuf>,
+
+    /// Podman auth file for --method podman [default: $REGISTRY_AUTH_FILE, else
+    /// $XDG_RUNTIME_DIR/containers/auth.json].
+    #[arg(long, global = true, env = "ECR_LOGIN_AUTHFILE", value_name = "FILE")]
+    pub authfile: Option<PathBuf>,
+
+    /// Archive for --method archive, e.g. /etc/docker.tar.gz.
+    #[arg(long, global = true, env = "ECR_LOGIN_ARCHIVE", value_name = "FILE")]
+    pub archive: Option<PathBuf>,
+
+    /// Secret for --method kube-secret, as NAMESPACE/NAME.
+    #[arg(
+        long,
+        global = true,
+        env = "ECR_LOGIN_KUBE_SECRET",
+        value_name = "NAMESPACE/NAME"
+    )]
+    pub kube_secret: Option<String>,
+
+    /// Write the Secret manifest to FILE (0600, atomic) instead of stdout.
+    #[arg(
+        long,
+        global = true,
+        env = "ECR_LOGIN_KUBE_OUTPUT",
+        value_name = "FILE"
+    )]
+    pub kube_output: Option<PathBuf>,
+
+    /// Skip a registry whose stored credentials are unchanged and valid for longer than this,
+    /// e.g. 1h (a skipped registry costs no API call). For `status`: the margin to require.
+    #[arg(
+        long,
+        global = true,
+        env = "ECR_LOGIN_MIN_VALID",
+        value_name = "DURATION"
+    )]
+    pub min_valid: Option<String>,
+
+    /// Keep running: log in, sleep DURATION (with up to 10% jitter), repeat; retry failures
+    /// with capped exponential backoff; stop on SIGTERM/SIGINT. For hosts without systemd.
+    #[arg(long, global = true, env = "ECR_LOGIN_EVERY", value_name = "DURATION")]
+    pub every: Option<String>,
+
+    /// Also read the seed container's variables: REGION, REGISTRIES (account IDs), INTERVAL
+    /// (seconds, as --every) and FILE_LOCATION (a directory: DIR/.docker and DIR/docker.tar.gz).
+    #[arg(long, global = true, env = "ECR_LOGIN_COMPAT_ENV")]
+    pub compat_env: bool,
 
     /// Settings file (TOML) [default: /etc/ecr-login/config.toml if it exists].
     #[arg(long, global = true, env = "ECR_LOGIN_CONFIG", value_name = "FILE")]
@@ -110,7 +189,8 @@ impl Cli {
     /// The registries given on the command line, whichever form (`login X` or `X`) was used.
     pub fn registries(&self) -> &[String] {
         match &self.command {
-            Some(Command::Login(args)) => &args.registries,
+            Some(Command::Login(args) | Command::Logout(args)) => &args.registries,
+            Some(Command::Status(args)) => &args.registries,
             // After a global option (`--region R login X`) clap files `login` under the
             // top-level positionals; it is never a registry, so it is the subcommand.
             None => match self.login.registries.split_first() {
@@ -152,11 +232,41 @@ mod tests {
     fn flags_before_the_subcommand_work() {
         let cli =
             Cli::try_parse_from(["ecr-login", "-v", "--method", "docker", "login", "x"]).unwrap();
-        assert_eq!(cli.options.method, Some(Method::Docker));
+        assert_eq!(cli.options.method, [Method::Docker]);
         assert_eq!(cli.options.verbose, 1);
         assert_eq!(cli.registries(), ["x"]);
         let cli = Cli::try_parse_from(["ecr-login", "--region", "r", "login", "x", "-q"]).unwrap();
         assert_eq!(cli.registries(), ["x"]);
         assert_eq!(cli.options.region.as_deref(), Some("r"));
+    }
+
+    #[test]
+    fn several_methods() {
+        let cli = Cli::try_parse_from([
+            "ecr-login",
+            "--method",
+            "config,archive",
+            "--sink",
+            "kube-secret",
+            "x",
+        ])
+        .unwrap();
+        assert_eq!(
+            cli.options.method,
+            [Method::Config, Method::Archive, Method::KubeSecret]
+        );
+    }
+
+    #[test]
+    fn status_and_logout_take_registries() {
+        let cli = Cli::try_parse_from(["ecr-login", "status", "--json", "x", "y"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Some(Command::Status(StatusArgs { json: true, .. }))
+        ));
+        assert_eq!(cli.registries(), ["x", "y"]);
+        let cli = Cli::try_parse_from(["ecr-login", "-v", "logout", "x"]).unwrap();
+        assert!(matches!(cli.command, Some(Command::Logout(_))));
+        assert_eq!(cli.registries(), ["x"]);
     }
 }

@@ -239,9 +239,56 @@ pub fn serialize(config: &Map<String, Value>) -> Vec<u8> {
 
 /// `docker-credential-NAME store` with the credentials as JSON on stdin, as docker does.
 fn store_with_helper(name: &str, entry: &Entry, deadline: Instant) -> Result<()> {
+    let payload = serde_json::json!({
+        "ServerURL": entry.host,
+        "Username": entry.username,
+        "Secret": entry.password.expose(),
+    });
+    run_helper(
+        name,
+        "store",
+        payload.to_string().as_bytes(),
+        Some(entry.password),
+        deadline,
+    )
+    .map(drop)
+}
+
+/// What a credential helper holds for `host`: `Some("user:secret")`, or `None` if nothing.
+fn get_from_helper(name: &str, host: &str, deadline: Instant) -> Result<Option<Secret>> {
+    match run_helper(name, "get", host.as_bytes(), None, deadline) {
+        Ok(stdout) => {
+            let value: Value = serde_json::from_slice(&stdout).map_err(|_| {
+                fail(
+                    Code::Protocol,
+                    format!("docker-credential-{name} get answered something other than JSON"),
+                )
+            })?;
+            let field = |k| value.get(k).and_then(Value::as_str).unwrap_or_default();
+            Ok(Some(Secret::new(format!(
+                "{}:{}",
+                field("Username"),
+                field("Secret")
+            ))))
+        }
+        // The helpers' protocol: "credentials not found in native keychain" on a miss.
+        Err(e) if format!("{e:#}").contains("credentials not found") => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Run `docker-credential-NAME ACTION` with `input` on stdin, bounded by `deadline`; its
+/// stdout on success. `secret`, if given, is masked in any error text.
+fn run_helper(
+    name: &str,
+    action: &str,
+    input: &[u8],
+    secret: Option<&Secret>,
+    deadline: Instant,
+) -> Result<Vec<u8>> {
     let program = format!("docker-credential-{name}");
     let mut child = match Command::new(&program)
-        .arg("store")
+        .arg(action)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -258,15 +305,17 @@ fn store_with_helper(name: &str, entry: &Entry, deadline: Instant) -> Result<()>
         }
         Err(e) => return Err(e).code(Code::Unavailable, format!("running {program}")),
     };
-    let payload = serde_json::json!({
-        "ServerURL": entry.host,
-        "Username": entry.username,
-        "Secret": entry.password.expose(),
-    });
     if let Some(mut stdin) = child.stdin.take() {
         // A helper that exits early closes the pipe; its exit status tells the story.
-        let _ = stdin.write_all(payload.to_string().as_bytes());
+        let _ = stdin.write_all(input);
     }
+    // Drain stdout while waiting: a `get` answer could outgrow the pipe buffer.
+    let mut stdout = child.stdout.take().expect("piped");
+    let reader = thread::spawn(move || {
+        let mut out = Vec::new();
+        let _ = io::Read::read_to_end(&mut stdout, &mut out);
+        out
+    });
     let status = loop {
         if let Some(status) = child.try_wait().context("waiting for credential helper")? {
             break status;
@@ -276,27 +325,125 @@ fn store_with_helper(name: &str, entry: &Entry, deadline: Instant) -> Result<()>
             let _ = child.wait();
             return Err(fail(
                 Code::TempFail,
-                format!("{program} store did not finish before the deadline"),
+                format!("{program} {action} did not finish before the deadline"),
             ));
         }
         thread::sleep(Duration::from_millis(10));
     };
+    let stdout = reader.join().unwrap_or_default();
     if status.success() {
-        return Ok(());
+        return Ok(stdout);
     }
     // The helper has exited: what it printed is all in the pipes.
-    let output = child
-        .wait_with_output()
-        .context("reading credential helper output")?;
-    let text = String::from_utf8_lossy(&output.stdout) + String::from_utf8_lossy(&output.stderr);
-    let output = text.trim();
-    let said = entry
-        .password
-        .redact(output.lines().next().unwrap_or("no output"));
+    let mut stderr = Vec::new();
+    if let Some(mut pipe) = child.stderr.take() {
+        let _ = io::Read::read_to_end(&mut pipe, &mut stderr);
+    }
+    let text = String::from_utf8_lossy(&stdout) + String::from_utf8_lossy(&stderr);
+    let first = text
+        .trim()
+        .lines()
+        .next()
+        .unwrap_or("no output")
+        .to_string();
+    let said = secret.map_or(first.clone(), |s| s.redact(&first));
     Err(fail(
         Code::CantCreat,
-        format!("{program} store failed ({status}): {said}"),
+        format!("{program} {action} failed ({status}): {said}"),
     ))
+}
+
+/// Fingerprint of `auths[host].auth` (decoded `user:password`), if there is one.
+pub fn auth_fingerprint(config: &Map<String, Value>, host: &str) -> Option<String> {
+    let auth = config.get("auths")?.get(host)?.get("auth")?.as_str()?;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(auth.trim())
+        .ok()?;
+    Some(crate::state::fingerprint_of(&decoded))
+}
+
+/// Drop `auths[host]`; an `auths` left empty stays as `{}` (docker writes it so too).
+pub fn remove_auth(config: &mut Map<String, Value>, host: &str) {
+    if let Some(Value::Object(auths)) = config.get_mut("auths") {
+        auths.shift_remove(host);
+    }
+}
+
+/// What a store holds for one host, as seen by a reader.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Held {
+    /// Credentials are there; their fingerprint.
+    Present(String),
+    Absent,
+}
+
+/// The fingerprint of what `file` (or the helper it routes `host` to) holds for `host`.
+pub fn held(
+    file: &Path,
+    host: &str,
+    default_store: Option<&str>,
+    deadline: Instant,
+) -> Result<Held> {
+    let existing = atomic_file::read_existing(file, "docker config")?;
+    let config = parse(existing.as_ref().map(|(b, _)| b.as_slice()), file)?;
+    if let Some(helper) = credential_helper(&config, host, default_store) {
+        return Ok(match get_from_helper(&helper, host, deadline)? {
+            Some(pair) => Held::Present(crate::state::fingerprint_of(pair.expose().as_bytes())),
+            None => Held::Absent,
+        });
+    }
+    Ok(auth_fingerprint(&config, host).map_or(Held::Absent, Held::Present))
+}
+
+/// Outcome of removing one host's credentials.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Removal {
+    Removed,
+    /// Someone else's credentials are there now: left alone.
+    Changed,
+    Absent,
+}
+
+/// Remove `host` from `file` (or its helper) if what is there is still ours (`fingerprint`).
+pub fn remove(
+    file: &Path,
+    host: &str,
+    fingerprint: &str,
+    default_store: Option<&str>,
+    deadline: Instant,
+) -> Result<Removal> {
+    let dir = file.parent().unwrap_or(Path::new("."));
+    if !file.exists() {
+        return Ok(Removal::Absent);
+    }
+    let _lock = atomic_file::lock(file, deadline)?;
+    let target = resolve_target(file, dir)?;
+    let Some((bytes, meta)) = atomic_file::read_existing(&target, "docker config")? else {
+        return Ok(Removal::Absent);
+    };
+    let mut config = parse(Some(&bytes), &target)?;
+    if let Some(helper) = credential_helper(&config, host, default_store) {
+        return match get_from_helper(&helper, host, deadline)? {
+            None => Ok(Removal::Absent),
+            Some(pair) if crate::state::fingerprint_of(pair.expose().as_bytes()) != fingerprint => {
+                Ok(Removal::Changed)
+            }
+            Some(_) => {
+                run_helper(&helper, "erase", host.as_bytes(), None, deadline)?;
+                Ok(Removal::Removed)
+            }
+        };
+    }
+    match auth_fingerprint(&config, host) {
+        None => Ok(Removal::Absent),
+        Some(found) if found != fingerprint => Ok(Removal::Changed),
+        Some(_) => {
+            remove_auth(&mut config, host);
+            atomic_file::write(&target, &serialize(&config), Some(&meta))
+                .with_context(|| format!("writing docker config {}", target.display()))?;
+            Ok(Removal::Removed)
+        }
+    }
 }
 
 #[cfg(test)]

@@ -13,6 +13,8 @@ use base64::Engine;
 use crate::exit::{Code, fail};
 use crate::registry::Endpoint;
 use crate::secret::Secret;
+use crate::settings::Credentials;
+use aws_credential_types::provider::SharedCredentialsProvider;
 
 /// Off AWS, instance metadata never answers; the SDK's default chain waits 3-4 s for it. A
 /// region lookup that has not finished by then has failed.
@@ -51,25 +53,46 @@ pub async fn discover_region(profile: Option<&str>) -> Option<String> {
     found.ok().flatten().map(|r| r.to_string())
 }
 
-/// The shared SDK config: credentials chain for `profile`, `region` for STS and defaults.
-/// Endpoint overrides (`AWS_ENDPOINT_URL[_ECR]`), retries and proxies come from the usual
-/// AWS environment and profile settings.
-pub async fn sdk_config(region: &str, profile: Option<&str>) -> SdkConfig {
+/// The SDK config for one set of credentials: the chain for the registry's profile (else the
+/// global one), then the registry's role assumed through STS if it names one; `region` for
+/// STS and defaults. Endpoint overrides (`AWS_ENDPOINT_URL[_ECR]`), retries and proxies come
+/// from the usual AWS environment and profile settings.
+pub async fn sdk_config(
+    region: &str,
+    global_profile: Option<&str>,
+    credentials: &Credentials,
+) -> SdkConfig {
     let mut loader =
         aws_config::defaults(BehaviorVersion::latest()).region(Region::new(region.to_string()));
-    if let Some(profile) = profile {
+    if let Some(profile) = credentials.profile.as_deref().or(global_profile) {
         loader = loader.profile_name(profile);
     }
-    loader.load().await
+    let base = loader.load().await;
+    let Some(role_arn) = &credentials.role_arn else {
+        return base;
+    };
+    let mut role = aws_config::sts::AssumeRoleProvider::builder(role_arn)
+        .session_name("ecr-login")
+        .configure(&base);
+    if let Some(external_id) = &credentials.external_id {
+        role = role.external_id(external_id);
+    }
+    let provider = role.build().await;
+    base.into_builder()
+        .credentials_provider(SharedCredentialsProvider::new(provider))
+        .build()
 }
 
 /// One `GetAuthorizationToken` call for `endpoint`, without the deprecated `registryIds`.
 pub async fn fetch_token(sdk: &SdkConfig, endpoint: &Endpoint) -> Result<Token> {
+    if endpoint.public {
+        return fetch_public_token(sdk).await;
+    }
     let mut conf =
         aws_sdk_ecr::config::Builder::from(sdk).region(Region::new(endpoint.region.clone()));
     // Only force the flavour on; leave AWS_USE_FIPS_ENDPOINT and friends in charge otherwise.
     // An explicit endpoint URL replaces the flavour's endpoint (the SDK refuses both at once).
-    if !has_endpoint_override(sdk) {
+    if !has_endpoint_override(sdk, "ECR") {
         if endpoint.fips {
             conf = conf.use_fips(true);
         }
@@ -87,23 +110,44 @@ pub async fn fetch_token(sdk: &SdkConfig, endpoint: &Endpoint) -> Result<Token> 
         .authorization_data()
         .first()
         .ok_or_else(|| fail(Code::Protocol, "ECR returned no authorization data"))?;
-    let encoded = data
-        .authorization_token()
-        .ok_or_else(|| fail(Code::Protocol, "ECR returned no authorization token"))?;
+    token_from(data.authorization_token(), data.expires_at())
+}
+
+/// ECR Public's `GetAuthorizationToken` (`ecr-public`, us-east-1 only; the caller also needs
+/// `sts:GetServiceBearerToken`).
+async fn fetch_public_token(sdk: &SdkConfig) -> Result<Token> {
+    let conf = aws_sdk_ecrpublic::config::Builder::from(sdk)
+        .region(Region::new(crate::registry::PUBLIC_REGION));
+    let client = aws_sdk_ecrpublic::Client::from_conf(conf.build());
+    let output = client
+        .get_authorization_token()
+        .send()
+        .await
+        .map_err(sdk_failure)?;
+    let data = output
+        .authorization_data()
+        .ok_or_else(|| fail(Code::Protocol, "ECR Public returned no authorization data"))?;
+    token_from(data.authorization_token(), data.expires_at())
+}
+
+fn token_from(
+    encoded: Option<&str>,
+    expires_at: Option<&aws_sdk_ecr::primitives::DateTime>,
+) -> Result<Token> {
+    let encoded =
+        encoded.ok_or_else(|| fail(Code::Protocol, "ECR returned no authorization token"))?;
     let (username, password) = decode_token(encoded)?;
     Ok(Token {
         username,
         password,
-        expires_at: data
-            .expires_at()
-            .and_then(|t| SystemTime::try_from(*t).ok()),
+        expires_at: expires_at.and_then(|t| SystemTime::try_from(*t).ok()),
     })
 }
 
 /// `AWS_ENDPOINT_URL[_ECR]` or `endpoint_url` in the profile, the way the SDK looks it up.
-fn has_endpoint_override(sdk: &SdkConfig) -> bool {
+fn has_endpoint_override(sdk: &SdkConfig, service_id: &str) -> bool {
     let key = aws_types::service_config::ServiceConfigKey::builder()
-        .service_id("ECR")
+        .service_id(service_id)
         .env("AWS_ENDPOINT_URL")
         .profile("endpoint_url")
         .build()

@@ -9,6 +9,9 @@ use std::io;
 pub enum Code {
     /// Every registry logged in.
     Ok = 0,
+    /// `status`: credentials missing, changed, or valid for less than --min-valid. 1, not a
+    /// sysexits code, because health checks (docker HEALTHCHECK, Marathon) expect 1.
+    Stale = 1,
     /// Bad flag or registry string.
     Usage = 64,
     /// Existing docker config is not valid JSON (left untouched).
@@ -30,8 +33,9 @@ pub enum Code {
 }
 
 impl Code {
-    pub const ALL: [Code; 10] = [
+    pub const ALL: [Code; 11] = [
         Code::Ok,
+        Code::Stale,
         Code::Usage,
         Code::DataErr,
         Code::Unavailable,
@@ -47,10 +51,11 @@ impl Code {
         self as i32
     }
 
-    /// The sysexits name, as systemd prints it.
+    /// The sysexits name, as systemd prints it (systemd calls 1 FAILURE).
     pub fn name(self) -> &'static str {
         match self {
             Code::Ok => "OK",
+            Code::Stale => "STALE",
             Code::Usage => "USAGE",
             Code::DataErr => "DATAERR",
             Code::Unavailable => "UNAVAILABLE",
@@ -66,7 +71,10 @@ impl Code {
     /// What the code means, for the man page and help.
     pub fn meaning(self) -> &'static str {
         match self {
-            Code::Ok => "every registry logged in",
+            Code::Ok => "every registry logged in (or still valid, with --min-valid)",
+            Code::Stale => {
+                "status: a registry's credentials are missing, changed, or valid for less than --min-valid"
+            }
             Code::Usage => "bad flag or registry string",
             Code::DataErr => "existing docker config is not valid JSON (left untouched)",
             Code::Unavailable => "a required program (docker, a credential helper) is missing",
@@ -89,15 +97,16 @@ impl Code {
     fn severity(self) -> u8 {
         match self {
             Code::Ok => 0,
-            Code::TempFail => 1,
-            Code::Protocol => 2,
-            Code::Unavailable => 3,
-            Code::CantCreat => 4,
-            Code::NoPerm => 5,
-            Code::DataErr => 6,
-            Code::Usage => 7,
-            Code::Config => 8,
-            Code::Software => 9,
+            Code::Stale => 1,
+            Code::TempFail => 2,
+            Code::Protocol => 3,
+            Code::Unavailable => 4,
+            Code::CantCreat => 5,
+            Code::NoPerm => 6,
+            Code::DataErr => 7,
+            Code::Usage => 8,
+            Code::Config => 9,
+            Code::Software => 10,
         }
     }
 
@@ -194,6 +203,7 @@ mod tests {
     fn codes_match_sysexits() {
         let expected = [
             (Code::Ok, 0, "OK"),
+            (Code::Stale, 1, "STALE"),
             (Code::Usage, 64, "USAGE"),
             (Code::DataErr, 65, "DATAERR"),
             (Code::Unavailable, 69, "UNAVAILABLE"),

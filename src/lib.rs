@@ -2,17 +2,23 @@
 //!
 //! The binary is a thin wrapper around [`run`], so every path is testable in-process.
 
+pub mod archive;
 pub mod atomic_file;
 pub mod cli;
 pub mod docker_config;
 pub mod docker_login;
 pub mod ecr;
 pub mod exit;
+pub mod kube_secret;
 pub mod logging;
 pub mod login;
+pub mod logout;
 pub mod registry;
 pub mod secret;
 pub mod settings;
+pub mod sink;
+pub mod state;
+pub mod status;
 
 use exit::Code;
 
@@ -38,5 +44,11 @@ pub fn run(cli: cli::Cli) -> Code {
             );
         }
     };
-    runtime.block_on(login::run(settings))
+    runtime.block_on(async {
+        match settings.action {
+            settings::Action::Login => login::run(&settings).await,
+            settings::Action::Status { json } => status::run(&settings, json).await,
+            settings::Action::Logout => logout::run(&settings).await,
+        }
+    })
 }

@@ -1,68 +1,79 @@
-//! One run of `ecr-login login`: registries -> groups by endpoint -> one token per group,
-//! concurrently, under one deadline -> the chosen sink -> one exit code.
+//! One run of `ecr-login login`: registries -> skip the still-valid ones (--min-valid) ->
+//! groups by endpoint and credentials -> one token per group, concurrently, under one
+//! deadline -> every sink -> state file -> one exit code.
 
 use std::collections::BTreeMap;
 use std::time::SystemTime;
 
-use clap::ValueEnum;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use crate::cli::Method;
-use crate::docker_config::{self, Entry, Stored};
 use crate::ecr::{self, Token};
 use crate::exit::{Code, classify, fail};
 use crate::logging::notify_status;
 use crate::registry::{self, Endpoint, Registry, Spec};
-use crate::settings::Settings;
+use crate::settings::{Credentials, Settings};
+use crate::sink::{Sink, expiry_text};
+use crate::state::{self, Record, State};
+use crate::status::{self, Check};
 
 /// Tallies what happened to each registry and keeps the worst code.
 #[derive(Default)]
-struct Report {
-    ok: usize,
-    failed: usize,
+pub struct Report {
+    pub ok: usize,
+    pub skipped: usize,
+    pub failed: usize,
     code: Option<Code>,
 }
 
 impl Report {
-    fn fail(&mut self, subject: &str, err: &anyhow::Error) {
+    pub fn fail(&mut self, subject: &str, err: &anyhow::Error) {
         let code = classify(err);
         log::error!(registry = subject; "{subject}: {err:#}");
         self.failed += 1;
         self.code = Some(self.code.unwrap_or(Code::Ok).worst(code));
     }
 
-    fn succeed(&mut self) {
-        self.ok += 1;
+    /// A further failure of a registry already counted: logged, and its code weighed.
+    pub fn also(&mut self, subject: &str, err: &anyhow::Error) {
+        log::error!(registry = subject; "{subject}: {err:#}");
+        self.code = Some(self.code.unwrap_or(Code::Ok).worst(classify(err)));
     }
 
-    fn code(&self) -> Code {
+    pub fn code(&self) -> Code {
         self.code.unwrap_or(Code::Ok)
     }
 }
 
-pub async fn run(settings: Settings) -> Code {
+/// A registry to log in to, with the credentials that fetch its token.
+pub type Wanted = (Registry, Credentials);
+
+pub async fn run(settings: &Settings) -> Code {
     let deadline = Instant::now() + settings.timeout;
     let mut report = Report::default();
 
-    let registries = resolve_registries(&settings, &mut report).await;
+    let mut registries = resolve_registries(settings, &mut report).await;
+    let sinks = Sink::configured(settings);
+    if let Some(min_valid) = settings.min_valid {
+        registries = skip_still_valid(settings, registries, &sinks, min_valid, &mut report);
+    }
     if registries.is_empty() {
-        return finish(&report, &settings);
+        return finish(&report, settings);
     }
 
-    let mut groups: BTreeMap<Endpoint, Vec<Registry>> = BTreeMap::new();
-    for registry in registries {
+    let mut groups: BTreeMap<(Endpoint, Credentials), Vec<Registry>> = BTreeMap::new();
+    for (registry, credentials) in registries {
         groups
-            .entry(registry.endpoint())
+            .entry((registry.endpoint(), credentials))
             .or_default()
             .push(registry);
     }
     log::debug!(
-        "{} registries in {} endpoint group(s): one GetAuthorizationToken call each",
+        "{} registries in {} group(s) by endpoint and credentials: one GetAuthorizationToken call each",
         groups.values().map(Vec::len).sum::<usize>(),
         groups.len()
     );
-    let logged_in = fetch_tokens(&settings, groups, deadline, &mut report).await;
+    let logged_in = fetch_tokens(settings, groups, deadline, &mut report).await;
 
     // Lets the tests prove that a bug exits 70 (SOFTWARE); compiled out of release builds.
     #[cfg(debug_assertions)]
@@ -72,33 +83,139 @@ pub async fn run(settings: Settings) -> Code {
 
     if settings.dry_run {
         for (registry, token) in &logged_in {
+            let to: Vec<String> = sinks.iter().map(Sink::to_string).collect();
             log::info!(
-                "dry run: would log in to {} with {} method ({})",
+                "dry run: would log in to {} in {} ({})",
                 registry.host,
-                settings
-                    .method
-                    .to_possible_value()
-                    .expect("no skipped variants")
-                    .get_name(),
-                describe_expiry(expiry_text(token).as_deref())
+                to.join(", "),
+                expiry_text(token.expires_at)
             );
-            report.succeed();
+            report.ok += 1;
         }
-        return finish(&report, &settings);
+        return finish(&report, settings);
     }
 
-    match settings.method {
-        Method::Config => store_in_config(&settings, &logged_in, deadline, &mut report),
-        Method::Docker => login_with_docker(&settings, &logged_in, deadline, &mut report).await,
-    }
-    finish(&report, &settings)
+    deliver(settings, &sinks, &logged_in, deadline, &mut report).await;
+    finish(&report, settings)
 }
 
-/// One `GetAuthorizationToken` per endpoint group, all at once, each bounded by the deadline.
+/// Every token to every sink; a registry counts as logged in only if every sink took it.
+/// What each sink took is recorded in the state file.
+async fn deliver(
+    settings: &Settings,
+    sinks: &[Sink],
+    logged_in: &[(Registry, Token)],
+    deadline: Instant,
+    report: &mut Report,
+) {
+    if logged_in.is_empty() {
+        return;
+    }
+    let mut failures: Vec<Option<anyhow::Error>> = logged_in.iter().map(|_| None).collect();
+    let mut records = Vec::new();
+    for sink in sinks {
+        let results = sink.deliver(settings, logged_in, deadline).await;
+        for (((registry, token), result), failure) in
+            logged_in.iter().zip(results).zip(failures.iter_mut())
+        {
+            match result {
+                Ok(place) => {
+                    let expires = token
+                        .expires_at
+                        .map(|t| humantime::format_rfc3339_seconds(t).to_string());
+                    log::info!(
+                        registry = registry.host.as_str(), region = registry.region.as_str(), expires_at = expires.as_deref().unwrap_or_default();
+                        "logged in to {} {place} ({})", registry.host, expiry_text(token.expires_at)
+                    );
+                    records.push(Record::new(
+                        &registry.host,
+                        sink,
+                        token.expires_at,
+                        state::fingerprint(&token.username, &token.password),
+                    ));
+                }
+                Err(err) if failure.is_none() => {
+                    report.fail(&registry.host, &err);
+                    *failure = Some(err);
+                }
+                Err(err) => report.also(&registry.host, &err),
+            }
+        }
+    }
+    report.ok += failures.iter().filter(|f| f.is_none()).count();
+    // The credentials are delivered whatever happens here; a state file that cannot be
+    // written only costs the next --min-valid run an API call.
+    if let Err(err) = state::update(&settings.state_dir, deadline.into_std(), |state| {
+        for record in records {
+            state::upsert(state, record);
+        }
+    }) {
+        log::warn!("{err:#}");
+    }
+}
+
+/// Drop registries whose credentials every sink still holds, unchanged, for longer than
+/// `min_valid`. They cost no API call.
+fn skip_still_valid(
+    settings: &Settings,
+    registries: Vec<Wanted>,
+    sinks: &[Sink],
+    min_valid: std::time::Duration,
+    report: &mut Report,
+) -> Vec<Wanted> {
+    let state = State::load(&settings.state_dir);
+    let deadline = std::time::Instant::now() + settings.timeout;
+    registries
+        .into_iter()
+        .filter(|(registry, _)| {
+            let checks: Vec<Check> = sinks
+                .iter()
+                .map(|sink| {
+                    status::check(
+                        state.find(&registry.host, sink),
+                        sink,
+                        &registry.host,
+                        deadline,
+                    )
+                })
+                .collect();
+            let least = checks
+                .iter()
+                .map(|c| c.remaining_if_valid())
+                .min()
+                .flatten();
+            match least {
+                Some(left) if left > min_valid => {
+                    log::info!(
+                        registry = registry.host.as_str();
+                        "{} is still valid for {} in every sink: skipped",
+                        registry.host,
+                        status::short_duration(left)
+                    );
+                    report.ok += 1;
+                    report.skipped += 1;
+                    false
+                }
+                _ => {
+                    let why = checks
+                        .iter()
+                        .zip(sinks)
+                        .find(|(c, _)| c.remaining_if_valid().is_none_or(|l| l <= min_valid))
+                        .map(|(c, sink)| format!("{} in {sink}", c.describe()))
+                        .unwrap_or_default();
+                    log::debug!("{}: refreshing ({why})", registry.host);
+                    true
+                }
+            }
+        })
+        .collect()
+}
+
+/// One `GetAuthorizationToken` per group, all at once, each bounded by the deadline.
 /// Returns every registry whose group got a token, sorted by host.
 async fn fetch_tokens(
     settings: &Settings,
-    mut groups: BTreeMap<Endpoint, Vec<Registry>>,
+    mut groups: BTreeMap<(Endpoint, Credentials), Vec<Registry>>,
     deadline: Instant,
     report: &mut Report,
 ) -> Vec<(Registry, Token)> {
@@ -107,16 +224,23 @@ async fn fetch_tokens(
         groups
             .keys()
             .next()
-            .map(|e| e.region.clone())
+            .map(|(e, _)| e.region.clone())
             .unwrap_or_default()
     });
-    let sdk = ecr::sdk_config(&home_region, settings.profile.as_deref()).await;
+    let mut sdks = BTreeMap::new();
+    for (_, credentials) in groups.keys() {
+        if !sdks.contains_key(credentials) {
+            let sdk = ecr::sdk_config(&home_region, settings.profile.as_deref(), credentials).await;
+            sdks.insert(credentials.clone(), sdk);
+        }
+    }
 
     let mut calls = JoinSet::new();
-    for endpoint in groups.keys().cloned() {
-        let sdk = sdk.clone();
+    for key in groups.keys().cloned() {
+        let sdk = sdks[&key.1].clone();
         calls.spawn(async move {
-            let call = tokio::time::timeout_at(deadline, ecr::fetch_token(&sdk, &endpoint));
+            let endpoint = &key.0;
+            let call = tokio::time::timeout_at(deadline, ecr::fetch_token(&sdk, endpoint));
             let token = call.await.unwrap_or_else(|_| {
                 Err(fail(
                     Code::TempFail,
@@ -126,16 +250,16 @@ async fn fetch_tokens(
                     ),
                 ))
             });
-            (endpoint, token)
+            (key, token)
         });
     }
     let mut logged_in = Vec::new();
     while let Some(joined) = calls.join_next().await {
-        let (endpoint, token) = joined.expect("token tasks do not panic");
-        let members = groups.remove(&endpoint).unwrap_or_default();
+        let (key, token) = joined.expect("token tasks do not panic");
+        let members = groups.remove(&key).unwrap_or_default();
         match token {
             Ok(token) => {
-                warn_if_expired(&endpoint, &token);
+                warn_if_expired(&key.0, &token);
                 logged_in.extend(members.into_iter().map(|r| (r, token.clone())));
             }
             Err(err) => {
@@ -149,48 +273,16 @@ async fn fetch_tokens(
     logged_in
 }
 
-/// `docker login` one registry after another: docker's own read-modify-write of
-/// config.json is not locked, so concurrent logins could lose entries.
-async fn login_with_docker(
-    settings: &Settings,
-    logged_in: &[(Registry, Token)],
-    deadline: Instant,
-    report: &mut Report,
-) {
-    for (registry, token) in logged_in {
-        let result = crate::docker_login::login(
-            &settings.docker_bin,
-            &settings.docker_config,
-            &registry.host,
-            &token.username,
-            &token.password,
-            deadline,
-        )
-        .await;
-        match result {
-            Ok(()) => {
-                log_success(
-                    registry,
-                    token,
-                    &format!("via {}", settings.docker_bin.display()),
-                );
-                report.succeed();
-            }
-            Err(err) => report.fail(&registry.host, &err),
-        }
-    }
-}
-
 /// Parse every registry; bare accounts get the configured or discovered region. Bad entries
 /// are reported and skipped so the good ones still log in.
-async fn resolve_registries(settings: &Settings, report: &mut Report) -> Vec<Registry> {
+pub async fn resolve_registries(settings: &Settings, report: &mut Report) -> Vec<Wanted> {
     let mut hosts = Vec::new();
     let mut accounts = Vec::new();
     for input in &settings.registries {
-        match registry::parse(input) {
-            Ok(Spec::Host(r)) => hosts.push(r),
-            Ok(Spec::Account(a)) => accounts.push(a),
-            Err(e) => report.fail(input, &fail(Code::Usage, e.to_string())),
+        match registry::parse(&input.name) {
+            Ok(Spec::Host(r)) => hosts.push((r, input.credentials.clone())),
+            Ok(Spec::Account(a)) => accounts.push((a, input.credentials.clone())),
+            Err(e) => report.fail(&input.name, &fail(Code::Usage, e.to_string())),
         }
     }
     if !accounts.is_empty() {
@@ -198,7 +290,7 @@ async fn resolve_registries(settings: &Settings, report: &mut Report) -> Vec<Reg
             Some(region) => Some(region.clone()),
             None => ecr::discover_region(settings.profile.as_deref()).await,
         };
-        for account in accounts {
+        for (account, credentials) in accounts {
             let resolved = match &region {
                 Some(region) => Registry::for_account(&account, region)
                     .map_err(|e| fail(Code::Usage, e.to_string())),
@@ -209,82 +301,14 @@ async fn resolve_registries(settings: &Settings, report: &mut Report) -> Vec<Reg
                 )),
             };
             match resolved {
-                Ok(r) => hosts.push(r),
+                Ok(r) => hosts.push((r, credentials)),
                 Err(e) => report.fail(&account, &e),
             }
         }
     }
     let mut seen = std::collections::HashSet::new();
-    hosts.retain(|r| seen.insert(r.host.clone()));
+    hosts.retain(|(r, _)| seen.insert(r.host.clone()));
     hosts
-}
-
-fn store_in_config(
-    settings: &Settings,
-    logged_in: &[(Registry, Token)],
-    deadline: Instant,
-    report: &mut Report,
-) {
-    if logged_in.is_empty() {
-        return;
-    }
-    let entries: Vec<Entry> = logged_in
-        .iter()
-        .map(|(r, t)| Entry {
-            host: &r.host,
-            username: &t.username,
-            password: &t.password,
-        })
-        .collect();
-    match docker_config::store(
-        &settings.docker_config.join("config.json"),
-        &entries,
-        deadline.into_std(),
-        docker_config::detect_default_store(),
-    ) {
-        Ok(results) => {
-            for ((registry, token), result) in logged_in.iter().zip(results) {
-                match result {
-                    Ok(Stored::Auths) => {
-                        let path = settings.docker_config.join("config.json");
-                        log_success(registry, token, &format!("in {}", path.display()));
-                        report.succeed();
-                    }
-                    Ok(Stored::Helper(name)) => {
-                        log_success(registry, token, &format!("in credential helper {name}"));
-                        report.succeed();
-                    }
-                    Err(err) => report.fail(&registry.host, &err),
-                }
-            }
-        }
-        Err(err) => {
-            for (registry, _) in logged_in {
-                report.fail(&registry.host, &err);
-            }
-        }
-    }
-}
-
-fn log_success(registry: &Registry, token: &Token, where_: &str) {
-    let expires = expiry_text(token);
-    log::info!(
-        registry = registry.host.as_str(), region = registry.region.as_str(), expires_at = expires.as_deref().unwrap_or_default();
-        "logged in to {} {where_} ({})", registry.host, describe_expiry(expires.as_deref())
-    );
-}
-
-fn expiry_text(token: &Token) -> Option<String> {
-    token
-        .expires_at
-        .map(|t| humantime::format_rfc3339_seconds(t).to_string())
-}
-
-fn describe_expiry(expires: Option<&str>) -> String {
-    match expires {
-        Some(t) => format!("expires {t}"),
-        None => "no expiry given".to_string(),
-    }
 }
 
 /// A token that is already expired on arrival points at clock skew or a test endpoint
@@ -309,6 +333,9 @@ fn finish(report: &Report, settings: &Settings) -> Code {
         "logged in to"
     };
     let mut summary = format!("{verb} {} of {total} registries", report.ok);
+    if report.skipped > 0 {
+        summary.push_str(&format!(" ({} still valid, skipped)", report.skipped));
+    }
     if report.failed == 0 {
         log::info!("{summary}");
     } else {

@@ -2,10 +2,14 @@
 
 use std::fmt;
 
+/// ECR Public's one registry, and the only region its token API runs in.
+pub const PUBLIC_HOST: &str = "public.ecr.aws";
+pub const PUBLIC_REGION: &str = "us-east-1";
+
 /// Shown in every parse error, so the fix is on the screen.
 pub const ACCEPTED_FORMS: &str = "accepted forms: ACCOUNT.dkr.ecr.REGION.amazonaws.com, \
 ACCOUNT.dkr.ecr-fips.REGION.amazonaws.com, ACCOUNT.dkr-ecr.REGION.on.aws, \
-ACCOUNT.dkr.ecr.cn-REGION.amazonaws.com.cn, optionally with https:// and a /path, \
+ACCOUNT.dkr.ecr.cn-REGION.amazonaws.com.cn, public.ecr.aws, optionally with https:// and a /path, \
 or a bare 12-digit ACCOUNT with a region set";
 
 /// One ECR private registry, fully resolved.
@@ -18,6 +22,8 @@ pub struct Registry {
     pub partition: &'static str,
     pub fips: bool,
     pub dual_stack: bool,
+    /// ECR Public (`public.ecr.aws`): its own API (`ecr-public`, us-east-1 only).
+    pub public: bool,
 }
 
 /// Which API endpoint serves a registry's token: one `GetAuthorizationToken` per endpoint.
@@ -26,6 +32,7 @@ pub struct Endpoint {
     pub region: String,
     pub fips: bool,
     pub dual_stack: bool,
+    pub public: bool,
 }
 
 /// What the user wrote: a full hostname, or an account that still needs a region.
@@ -91,6 +98,7 @@ impl Registry {
             region: self.region.clone(),
             fips: self.fips,
             dual_stack: self.dual_stack,
+            public: self.public,
         }
     }
 
@@ -175,8 +183,20 @@ pub fn parse(input: &str) -> Result<Spec, ParseError> {
             Err(err("an account ID has exactly 12 digits"))
         };
     }
-    if host == "public.ecr.aws" || host.ends_with(".public.ecr.aws") {
-        return Err(err("ECR Public is not supported yet"));
+    if host == PUBLIC_HOST {
+        // One registry for every public repository; the path names the repository.
+        return Ok(Spec::Host(Registry {
+            host: PUBLIC_HOST.to_string(),
+            account: String::new(),
+            region: PUBLIC_REGION.to_string(),
+            partition: "aws",
+            fips: false,
+            dual_stack: false,
+            public: true,
+        }));
+    }
+    if host.ends_with(".public.ecr.aws") {
+        return Err(err("ECR Public's registry is public.ecr.aws"));
     }
 
     let (account, rest) = host
@@ -235,6 +255,7 @@ pub fn parse(input: &str) -> Result<Spec, ParseError> {
         partition,
         fips,
         dual_stack: dual_stack_label,
+        public: false,
     }))
 }
 
@@ -297,6 +318,20 @@ mod tests {
     }
 
     #[test]
+    fn ecr_public() {
+        for input in [
+            "public.ecr.aws",
+            "https://public.ecr.aws/nginx/nginx",
+            "PUBLIC.ECR.AWS/",
+        ] {
+            let r = host(input);
+            assert_eq!(r.host, "public.ecr.aws");
+            assert!(r.public);
+            assert_eq!(r.endpoint().region, "us-east-1");
+        }
+    }
+
+    #[test]
     fn invalid_inputs() {
         let cases: &[(&str, &str)] = &[
             ("", "empty"),
@@ -304,8 +339,7 @@ mod tests {
             ("https://", "empty"),
             ("12345", "12 digits"),
             ("1111222233334", "12 digits"),
-            ("public.ecr.aws", "ECR Public"),
-            ("https://public.ecr.aws/nginx/nginx", "ECR Public"),
+            ("foo.public.ecr.aws", "public.ecr.aws"),
             ("docker.io", "12-digit account"),
             ("ghcr.io/owner/image", "12-digit account"),
             (

@@ -366,7 +366,7 @@ fn exit_73_when_the_target_cannot_be_written() {
         .run();
     done.expect_code(73);
     assert!(
-        done.stderr().contains("creating docker config directory"),
+        done.stderr().contains("creating directory"),
         "{}",
         done.stderr()
     );
@@ -547,7 +547,8 @@ fn quiet_prints_nothing_on_success_and_verbose_more() {
         .run();
     done.expect_code(0);
     assert!(
-        done.stderr().contains("endpoint group"),
+        done.stderr()
+            .contains("group(s) by endpoint and credentials"),
         "{}",
         done.stderr()
     );

@@ -151,13 +151,21 @@ pub fn b64_decode(s: &str) -> Vec<u8> {
 /// A hermetic run of the binary: no inherited environment, so a developer's own AWS setup,
 /// DOCKER_CONFIG or ECR_LOGIN_* cannot leak in.
 pub struct Run {
-    pub home: tempfile::TempDir,
+    pub home: Arc<tempfile::TempDir>,
     cmd: Command,
 }
 
 impl Run {
     pub fn new(endpoint: &str) -> Run {
-        let home = tempfile::tempdir().unwrap();
+        Run::in_home(Arc::new(tempfile::tempdir().unwrap()), endpoint)
+    }
+
+    /// Another run in the same home (same docker config and state directory).
+    pub fn again(&self, endpoint: &str) -> Run {
+        Run::in_home(self.home.clone(), endpoint)
+    }
+
+    fn in_home(home: Arc<tempfile::TempDir>, endpoint: &str) -> Run {
         let mut cmd = Command::new(BIN);
         // No tools on PATH: docker's default credential store (pass) must not be detected
         // unless a test asks for it.
@@ -266,21 +274,43 @@ pub struct CountingProxy {
     pub port: u16,
     calls: Arc<Mutex<HashMap<String, usize>>>,
     pub requests: Arc<AtomicUsize>,
+    /// Every API call seen: (X-Amz-Target or STS Action, region, access key ID).
+    pub log: Arc<Mutex<Vec<(String, String, String)>>>,
+}
+
+/// How the proxy bends the traffic it forwards.
+#[derive(Clone, Copy, Default)]
+pub struct ProxyOptions {
+    /// Hold each request this long before forwarding it.
+    pub delay: Duration,
+    /// Rewrite GetAuthorizationToken's `expiresAt` to now + this (moto's is in 2015).
+    pub expires_in: Option<Duration>,
 }
 
 impl CountingProxy {
     pub fn start(upstream: &str, delay: Duration) -> CountingProxy {
+        CountingProxy::start_with(
+            upstream,
+            ProxyOptions {
+                delay,
+                ..Default::default()
+            },
+        )
+    }
+
+    pub fn start_with(upstream: &str, options: ProxyOptions) -> CountingProxy {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let calls = Arc::new(Mutex::new(HashMap::new()));
         let requests = Arc::new(AtomicUsize::new(0));
+        let log = Arc::new(Mutex::new(Vec::new()));
         let upstream = upstream.trim_start_matches("http://").to_string();
-        let (c, r) = (calls.clone(), requests.clone());
+        let (c, r, l) = (calls.clone(), requests.clone(), log.clone());
         thread::spawn(move || {
             for client in listener.incoming().flatten() {
-                let (c, r, upstream) = (c.clone(), r.clone(), upstream.clone());
+                let (c, r, l, upstream) = (c.clone(), r.clone(), l.clone(), upstream.clone());
                 thread::spawn(move || {
-                    let _ = proxy_one(client, &upstream, &c, &r, delay);
+                    let _ = proxy_one(client, &upstream, &c, &r, &l, options);
                 });
             }
         });
@@ -288,6 +318,7 @@ impl CountingProxy {
             port,
             calls,
             requests,
+            log,
         }
     }
 
@@ -295,8 +326,17 @@ impl CountingProxy {
         format!("http://127.0.0.1:{}", self.port)
     }
 
+    /// GetAuthorizationToken calls per region.
     pub fn calls(&self) -> HashMap<String, usize> {
         self.calls.lock().unwrap().clone()
+    }
+
+    pub fn total_calls(&self) -> usize {
+        self.calls().values().sum()
+    }
+
+    pub fn log(&self) -> Vec<(String, String, String)> {
+        self.log.lock().unwrap().clone()
     }
 }
 
@@ -306,7 +346,8 @@ fn proxy_one(
     upstream: &str,
     calls: &Mutex<HashMap<String, usize>>,
     requests: &AtomicUsize,
-    delay: Duration,
+    log: &Mutex<Vec<(String, String, String)>>,
+    options: ProxyOptions,
 ) -> std::io::Result<()> {
     let mut reader = BufReader::new(client.try_clone()?);
     let Some((head, body)) = read_request(&mut reader)? else {
@@ -314,16 +355,37 @@ fn proxy_one(
     };
     requests.fetch_add(1, Ordering::SeqCst);
     let lower = head.to_ascii_lowercase();
-    if lower.contains("x-amz-target: amazonec2containerregistry_v20150921.getauthorizationtoken") {
-        let region = lower
-            .split("credential=")
-            .nth(1)
-            .and_then(|s| s.split('/').nth(2))
-            .unwrap_or("?")
-            .to_string();
+    let credential = lower.split("credential=").nth(1).unwrap_or_default();
+    let mut scope = credential.split('/');
+    let key = head
+        .find("Credential=")
+        .map(|i| {
+            head[i + 11..]
+                .split('/')
+                .next()
+                .unwrap_or_default()
+                .to_string()
+        })
+        .unwrap_or_default();
+    let region = scope.nth(2).unwrap_or("?").to_string();
+    let target = lower
+        .lines()
+        .find_map(|l| l.strip_prefix("x-amz-target: "))
+        .map(|t| t.trim().to_string())
+        .or_else(|| {
+            String::from_utf8_lossy(&body)
+                .split('&')
+                .find_map(|kv| kv.strip_prefix("Action=").map(str::to_string))
+        })
+        .unwrap_or_default();
+    log.lock()
+        .unwrap()
+        .push((target.clone(), region.clone(), key));
+    let is_token_call = target == "amazonec2containerregistry_v20150921.getauthorizationtoken";
+    if is_token_call {
         *calls.lock().unwrap().entry(region).or_default() += 1;
     }
-    thread::sleep(delay);
+    thread::sleep(options.delay);
     // Ask upstream to close after its answer, so "until EOF" is the whole response; then
     // close ours too (the client reconnects for its next request).
     let head: String = head
@@ -337,9 +399,45 @@ fn proxy_one(
     up.write_all(&body)?;
     let mut response = Vec::new();
     up.read_to_end(&mut response)?;
+    if let (true, Some(expires_in)) = (is_token_call, options.expires_in) {
+        response = rewrite_expiry(&response, expires_in);
+    }
     let mut out = &client;
     out.write_all(&response)?;
     out.flush()
+}
+
+/// Set every `"expiresAt"` in a JSON response to now + `expires_in`, fixing Content-Length.
+fn rewrite_expiry(response: &[u8], expires_in: Duration) -> Vec<u8> {
+    let text = String::from_utf8_lossy(response);
+    let Some((head, body)) = text.split_once("\r\n\r\n") else {
+        return response.to_vec();
+    };
+    let mut value: serde_json::Value = match serde_json::from_str(body) {
+        Ok(v) => v,
+        Err(_) => return response.to_vec(),
+    };
+    let when = (std::time::SystemTime::now() + expires_in)
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    if let Some(list) = value["authorizationData"].as_array_mut() {
+        for data in list {
+            data["expiresAt"] = serde_json::json!(when);
+        }
+    }
+    let body = value.to_string();
+    let head: Vec<String> = head
+        .split("\r\n")
+        .map(|l| {
+            if l.to_ascii_lowercase().starts_with("content-length:") {
+                format!("Content-Length: {}", body.len())
+            } else {
+                l.to_string()
+            }
+        })
+        .collect();
+    format!("{}\r\n\r\n{body}", head.join("\r\n")).into_bytes()
 }
 
 /// One HTTP/1.1 request: the head (request line and headers) and the body.
