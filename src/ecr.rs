@@ -64,8 +64,17 @@ pub async fn sdk_config(
 ) -> SdkConfig {
     let mut loader =
         aws_config::defaults(BehaviorVersion::latest()).region(Region::new(region.to_string()));
-    if let Some(profile) = credentials.profile.as_deref().or(global_profile) {
+    if let Some(profile) = global_profile {
         loader = loader.profile_name(profile);
+    }
+    // A registry that names a profile gets exactly that profile's credentials, even where
+    // the default chain would prefer AWS_ACCESS_KEY_ID from the environment.
+    if let Some(profile) = &credentials.profile {
+        loader = loader.credentials_provider(
+            aws_config::profile::ProfileFileCredentialsProvider::builder()
+                .profile_name(profile)
+                .build(),
+        );
     }
     let base = loader.load().await;
     let Some(role_arn) = &credentials.role_arn else {

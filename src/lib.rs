@@ -13,6 +13,7 @@ pub mod kube_secret;
 pub mod logging;
 pub mod login;
 pub mod logout;
+pub mod loop_mode;
 pub mod registry;
 pub mod secret;
 pub mod settings;
@@ -46,7 +47,10 @@ pub fn run(cli: cli::Cli) -> Code {
     };
     runtime.block_on(async {
         match settings.action {
-            settings::Action::Login => login::run(&settings).await,
+            settings::Action::Login => match settings.every {
+                Some(every) => loop_mode::run(&settings, every).await,
+                None => login::run(&settings).await,
+            },
             settings::Action::Status { json } => status::run(&settings, json).await,
             settings::Action::Logout => logout::run(&settings).await,
         }

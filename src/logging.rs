@@ -64,3 +64,12 @@ pub fn notify_status(text: &str) {
         log::debug!("sd_notify failed: {e}");
     }
 }
+
+/// `READY=1` or `WATCHDOG=1`, when systemd is listening.
+pub fn notify(state: sd_notify::NotifyState) {
+    if std::env::var_os("NOTIFY_SOCKET").is_some_and(|s| !s.is_empty())
+        && let Err(e) = sd_notify::notify(&[state])
+    {
+        log::debug!("sd_notify failed: {e}");
+    }
+}

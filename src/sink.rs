@@ -201,7 +201,7 @@ impl Sink {
                 let expires = logged_in.iter().filter_map(|(_, t)| t.expires_at).min();
                 whole(
                     kube_secret::store(&target, &entries, expires, std_deadline),
-                    self.to_string(),
+                    format!("as {self}"),
                 )
             }
         }

@@ -58,6 +58,19 @@ impl Check {
         }
     }
 
+    /// For `status`: like `remaining_if_valid`, but a manifest printed to stdout is judged
+    /// by its expiry alone (nothing can be read back). Skipping never trusts it: a skipped
+    /// run would print nothing into `kubectl apply -f -`.
+    fn remaining_for_status(&self) -> Option<Duration> {
+        match self {
+            Check::Unreadable(record) => match record.remaining() {
+                Some(left) if left.is_zero() => None,
+                left => Some(left.unwrap_or(Duration::MAX)),
+            },
+            other => other.remaining_if_valid(),
+        }
+    }
+
     fn record(&self) -> Option<&Record> {
         match self {
             Check::Valid(r, _)
@@ -92,10 +105,11 @@ impl Check {
             Check::NotRecorded => "never written by ecr-login".to_string(),
             Check::Changed(_, why) => format!("changed: {why}"),
             Check::Unreadable(r) => format!(
-                "printed to stdout at {}, cannot be read back",
+                "printed to stdout at {}, expires {} (cannot be read back)",
                 rfc3339(Some(
                     SystemTime::UNIX_EPOCH + Duration::from_secs(r.written_at)
-                ))
+                )),
+                rfc3339(r.expires_at())
             ),
             Check::Error(_, err) => format!("cannot check: {err}"),
         }
@@ -152,7 +166,7 @@ pub async fn run(settings: &Settings, json: bool) -> Code {
     for (host, sink) in &pairs {
         let check = check(state.find(host, sink), sink, host, deadline);
         let ok = check
-            .remaining_if_valid()
+            .remaining_for_status()
             .is_some_and(|left| left >= min_valid);
         healthy &= ok;
         if json {
@@ -163,7 +177,7 @@ pub async fn run(settings: &Settings, json: bool) -> Code {
                 "state": check.word(),
                 "ok": ok,
                 "expires_at": record.and_then(|r| r.expires_at()).map(|t| rfc3339(Some(t))),
-                "remaining_seconds": check.remaining_if_valid().filter(|d| *d != Duration::MAX).map(|d| d.as_secs()),
+                "remaining_seconds": check.remaining_for_status().filter(|d| *d != Duration::MAX).map(|d| d.as_secs()),
                 "written_at": record.map(|r| r.written_at),
                 "detail": check.describe(),
             });

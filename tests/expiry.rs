@@ -229,7 +229,11 @@ fn status_is_a_health_check() {
                 .to_string()
         })
         .collect();
-    assert_eq!(states, ["changed", "valid"], "records are sorted by host: eu-west-1 first");
+    assert_eq!(
+        states,
+        ["changed", "valid"],
+        "records are sorted by host: eu-west-1 first"
+    );
 
     // A malformed config.json is reported, not crashed on, and not touched.
     fs::write(run.config_json(), "{oops").unwrap();
