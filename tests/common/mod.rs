@@ -274,8 +274,19 @@ pub struct CountingProxy {
     pub port: u16,
     calls: Arc<Mutex<HashMap<String, usize>>>,
     pub requests: Arc<AtomicUsize>,
-    /// Every API call seen: (X-Amz-Target or STS Action, region, access key ID).
-    pub log: Arc<Mutex<Vec<(String, String, String)>>>,
+    /// Every API call seen.
+    pub log: Arc<Mutex<Vec<Call>>>,
+}
+
+/// One API call as the proxy saw it.
+#[derive(Debug, Clone)]
+pub struct Call {
+    /// X-Amz-Target (lowercase) or the STS query `Action`.
+    pub target: String,
+    pub region: String,
+    /// The access key ID the request was signed with.
+    pub key: String,
+    pub body: String,
 }
 
 /// How the proxy bends the traffic it forwards.
@@ -335,7 +346,7 @@ impl CountingProxy {
         self.calls().values().sum()
     }
 
-    pub fn log(&self) -> Vec<(String, String, String)> {
+    pub fn log(&self) -> Vec<Call> {
         self.log.lock().unwrap().clone()
     }
 }
@@ -346,7 +357,7 @@ fn proxy_one(
     upstream: &str,
     calls: &Mutex<HashMap<String, usize>>,
     requests: &AtomicUsize,
-    log: &Mutex<Vec<(String, String, String)>>,
+    log: &Mutex<Vec<Call>>,
     options: ProxyOptions,
 ) -> std::io::Result<()> {
     let mut reader = BufReader::new(client.try_clone()?);
@@ -378,9 +389,12 @@ fn proxy_one(
                 .find_map(|kv| kv.strip_prefix("Action=").map(str::to_string))
         })
         .unwrap_or_default();
-    log.lock()
-        .unwrap()
-        .push((target.clone(), region.clone(), key));
+    log.lock().unwrap().push(Call {
+        target: target.clone(),
+        region: region.clone(),
+        key,
+        body: String::from_utf8_lossy(&body).into_owned(),
+    });
     let is_token_call = target == "amazonec2containerregistry_v20150921.getauthorizationtoken";
     if is_token_call {
         *calls.lock().unwrap().entry(region).or_default() += 1;
