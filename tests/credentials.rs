@@ -116,7 +116,7 @@ fn a_registry_may_name_its_own_profile() {
         ),
     )
     .unwrap();
-    let mut run = run
+    let run = run
         .again(&proxy.url())
         .env("AWS_SHARED_CREDENTIALS_FILE", &credentials);
     let done = run.args(["--config".as_ref(), config.as_os_str()]).run();
