@@ -14,7 +14,7 @@ fn main() -> std::io::Result<()> {
     let completions = dir.join("completions");
     std::fs::create_dir_all(&completions)?;
 
-    // `login` is the only command and the default one: no pages per subcommand to point to.
+    // One page: the subcommands are short and share every option, so COMMANDS lists them.
     let cmd = Cli::command().after_help("").after_long_help("");
     let man = clap_mangen::Man::new(cmd.clone());
     let mut page = Vec::new();
@@ -23,6 +23,12 @@ fn main() -> std::io::Result<()> {
     man.render_synopsis_section(&mut page)?;
     man.render_description_section(&mut page)?;
     man.render_options_section(&mut page)?;
+    writeln!(page, ".SH COMMANDS")?;
+    for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
+        let about = sub.get_about().map(|a| a.to_string()).unwrap_or_default();
+        let about = about.replace('\\', "\\\\").replace('-', "\\-");
+        writeln!(page, ".TP\n\\fBecr\\-login {}\\fR\n{about}", sub.get_name())?;
+    }
     writeln!(page, ".SH \"EXIT STATUS\"")?;
     for code in Code::ALL {
         writeln!(
@@ -44,6 +50,10 @@ Extra environment for the systemd units (AWS_*, HTTPS_PROXY, ...).
 .TP
 $DOCKER_CONFIG/config.json, ~/.docker/config.json
 The docker config that the config method writes.
+.TP
+$STATE_DIRECTORY/state.json, ~/.local/state/ecr-login/state.json
+What was written where and until when (expiry and a fingerprint, never the token); read by
+--min-valid, status and logout.
 .SH ENVIRONMENT
 Every option reads ECR_LOGIN_\fINAME\fR; precedence is config file, then environment, then
 flags. The usual AWS settings apply: AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL,

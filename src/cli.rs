@@ -13,7 +13,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
         Fetches one ECR authorization token per region (through the AWS SDK's usual credential \
         chain) and writes it into the Docker config.json, or pipes it into `docker login \
         --password-stdin`. Run it from ecr-login.timer every 11 hours, or by hand.",
-    after_help = "Exit codes: 0 OK, 64 USAGE, 65 DATAERR, 69 UNAVAILABLE, 70 SOFTWARE, \
+    after_help = "Exit codes: 0 OK, 1 STALE (status), 64 USAGE, 65 DATAERR, 69 UNAVAILABLE, 70 SOFTWARE, \
         73 CANTCREAT, 75 TEMPFAIL, 76 PROTOCOL, 77 NOPERM, 78 CONFIG."
 )]
 pub struct Cli {

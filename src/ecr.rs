@@ -114,7 +114,7 @@ pub async fn fetch_token(sdk: &SdkConfig, endpoint: &Endpoint) -> Result<Token> 
         .get_authorization_token()
         .send()
         .await
-        .map_err(sdk_failure)?;
+        .map_err(|e| sdk_failure(e, "ECR"))?;
     let data = output
         .authorization_data()
         .first()
@@ -132,7 +132,7 @@ async fn fetch_public_token(sdk: &SdkConfig) -> Result<Token> {
         .get_authorization_token()
         .send()
         .await
-        .map_err(sdk_failure)?;
+        .map_err(|e| sdk_failure(e, "ECR Public"))?;
     let data = output
         .authorization_data()
         .ok_or_else(|| fail(Code::Protocol, "ECR Public returned no authorization data"))?;
@@ -189,7 +189,7 @@ pub fn decode_token(encoded: &str) -> Result<(String, Secret)> {
 
 /// Map an SDK error to the exit code an operator can act on, keeping the service's own words
 /// (the whole chain, e.g. "ExpiredTokenException: The security token ... is expired").
-fn sdk_failure<E>(err: SdkError<E, HttpResponse>) -> anyhow::Error
+fn sdk_failure<E>(err: SdkError<E, HttpResponse>, api: &str) -> anyhow::Error
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
@@ -206,7 +206,7 @@ where
         "GetAuthorizationToken failed: {}",
         DisplayErrorContext(&err)
     );
-    let mut message = format!("calling ECR GetAuthorizationToken: {}", error_chain(&err));
+    let mut message = format!("calling {api} GetAuthorizationToken: {}", error_chain(&err));
     // An answer the SDK could not read (a proxy's HTML page, an XML error): show what it said.
     if let (SdkError::ServiceError(_), None) = (&err, err.code())
         && let Some(raw) = err.raw_response()

@@ -352,7 +352,8 @@ fn default_authfile() -> PathBuf {
 }
 
 /// `$STATE_DIRECTORY` (systemd's StateDirectory=), else `$XDG_STATE_HOME/ecr-login`, else
-/// `~/.local/state/ecr-login`.
+/// `/var/lib/ecr-login` for root (where the system unit keeps it, so `ecr-login status` by
+/// hand sees the timer's runs), else `~/.local/state/ecr-login`.
 fn default_state_dir() -> Result<PathBuf> {
     if let Some(dirs) = env::var_os("STATE_DIRECTORY").filter(|d| !d.is_empty()) {
         // systemd lists several directories separated by colons; ours is the first.
@@ -361,6 +362,9 @@ fn default_state_dir() -> Result<PathBuf> {
     }
     if let Some(dir) = env::var_os("XDG_STATE_HOME").filter(|d| !d.is_empty()) {
         return Ok(PathBuf::from(dir).join("ecr-login"));
+    }
+    if current_uid() == 0 {
+        return Ok(PathBuf::from("/var/lib/ecr-login"));
     }
     Ok(home_dir()
         .ok_or_else(|| {

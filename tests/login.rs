@@ -254,11 +254,12 @@ fn dry_run_fetches_but_writes_nothing() {
 
 #[test]
 fn exit_64_for_a_bad_registry_but_the_good_ones_are_written() {
-    let mut run = Run::new(&moto().url()).args([USE1_A, "public.ecr.aws", "docker.io/library/x"]);
+    let mut run = Run::new(&moto().url()).args([USE1_A, "x.public.ecr.aws", "docker.io/library/x"]);
     let done = run.run();
     done.expect_code(64);
     assert!(
-        done.stderr().contains("ECR Public is not supported yet"),
+        done.stderr()
+            .contains("ECR Public's registry is public.ecr.aws"),
         "{}",
         done.stderr()
     );

@@ -173,6 +173,8 @@ impl Run {
             .env("PATH", home.path().join("bin"))
             .env("HOME", home.path())
             .env("DOCKER_CONFIG", home.path().join(".docker"))
+            // Tests run as root, whose default is /var/lib/ecr-login: keep state in the home.
+            .env("XDG_STATE_HOME", home.path().join(".local/state"))
             .env("AWS_CONFIG_FILE", "/dev/null")
             .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
             .env("AWS_EC2_METADATA_DISABLED", "true")

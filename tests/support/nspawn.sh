@@ -132,6 +132,17 @@ assert stat.S_IMODE(os.stat(path).st_mode) == 0o600, oct(os.stat(path).st_mode)
 PY
 ok "ecr-login.service wrote both registries into /root/.docker/config.json (0600)"
 
+# root's `ecr-login status` by hand reads what the unit recorded in its StateDirectory.
+[[ $(stat -c %a "/proc/$init/root/var/lib/ecr-login/state.json") == 600 ]] || fail "state.json is not 0600"
+status_json=$(ct ecr-login status --json) && fail "status passed on moto's expired tokens"
+python3 - "$status_json" <<'PY' || fail "ecr-login status: $status_json"
+import json, sys
+lines = [json.loads(l) for l in sys.argv[1].splitlines()]
+assert sorted(l["registry"] for l in lines) == ["111122223333.dkr.ecr.us-east-1.amazonaws.com", "444455556666.dkr.ecr.eu-west-1.amazonaws.com"], lines
+assert all(l["state"] == "expired" and l["sink"]["file"] == "/root/.docker/config.json" for l in lines), lines
+PY
+ok "ecr-login status (root, by hand) sees the unit's records in /var/lib/ecr-login"
+
 ct journalctl -u ecr-login -o json --no-pager >"$work/journal.json"
 python3 - "$work/journal.json" "$password" "$token" <<'PY' || fail "journal"
 import json, sys
