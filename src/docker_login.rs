@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::Stdio;
 
 use anyhow::{Context, Result};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::process::Command;
 use tokio::time::Instant;
 
@@ -44,15 +44,35 @@ pub async fn login(
         }
     };
     let mut stdin = child.stdin.take().context("opening docker's stdin")?;
-    let write = async {
+    let (mut out, mut err) = (child.stdout.take(), child.stderr.take());
+    let talk = async {
         // A docker that exits early closes the pipe; its exit status tells the story.
         let _ = stdin.write_all(password.expose().as_bytes()).await;
         drop(stdin);
-        child.wait_with_output().await
+        let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
+        let read_out = async {
+            if let Some(pipe) = out.as_mut() {
+                let _ = pipe.read_to_end(&mut stdout).await;
+            }
+        };
+        let read_err = async {
+            if let Some(pipe) = err.as_mut() {
+                let _ = pipe.read_to_end(&mut stderr).await;
+            }
+        };
+        tokio::join!(read_out, read_err);
+        child.wait().await.map(|status| std::process::Output {
+            status,
+            stdout,
+            stderr,
+        })
     };
-    let output = match tokio::time::timeout_at(deadline, write).await {
+    let finished = tokio::time::timeout_at(deadline, talk).await;
+    let output = match finished {
         Ok(output) => output.with_context(|| format!("waiting for {bin} login"))?,
         Err(_) => {
+            // Kill and reap it: a hung docker must not outlive us, not even as a zombie.
+            let _ = child.kill().await;
             return Err(fail(
                 Code::TempFail,
                 format!("{bin} login {host} did not finish before the deadline (killed)"),

@@ -206,7 +206,16 @@ where
         "GetAuthorizationToken failed: {}",
         DisplayErrorContext(&err)
     );
-    let mut message = format!("calling {api} GetAuthorizationToken: {}", error_chain(&err));
+    // The service's own words when it gave them ("ThrottlingException: Rate exceeded"); the
+    // SDK's chain for an error it could not name would end in a Debug dump of the metadata.
+    let said = match (&err, err.code()) {
+        (SdkError::ServiceError(_), Some(code)) => match err.message() {
+            Some(text) => format!("{code}: {text}"),
+            None => code.to_string(),
+        },
+        _ => error_chain(&err),
+    };
+    let mut message = format!("calling {api} GetAuthorizationToken: {said}");
     // An answer the SDK could not read (a proxy's HTML page, an XML error): show what it said.
     if let (SdkError::ServiceError(_), None) = (&err, err.code())
         && let Some(raw) = err.raw_response()

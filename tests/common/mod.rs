@@ -165,8 +165,29 @@ impl Run {
         Run::in_home(self.home.clone(), endpoint)
     }
 
+    /// A run started through a wrapper script: `sh -c SCRIPT` gets the binary as `$ECR_LOGIN`
+    /// (e.g. to run it inside `unshare --mount` with a small tmpfs).
+    pub fn via_sh(endpoint: &str, script: &str) -> Run {
+        let mut run = Run::in_home_with(
+            Arc::new(tempfile::tempdir().unwrap()),
+            endpoint,
+            Command::new("sh"),
+        );
+        run.cmd.args(["-c", script]).env("ECR_LOGIN", BIN).env(
+            "PATH",
+            format!(
+                "{}:/usr/sbin:/usr/bin:/sbin:/bin",
+                run.home.path().join("bin").display()
+            ),
+        );
+        run
+    }
+
     fn in_home(home: Arc<tempfile::TempDir>, endpoint: &str) -> Run {
-        let mut cmd = Command::new(BIN);
+        Run::in_home_with(home, endpoint, Command::new(BIN))
+    }
+
+    fn in_home_with(home: Arc<tempfile::TempDir>, endpoint: &str, mut cmd: Command) -> Run {
         // No tools on PATH: docker's default credential store (pass) must not be detected
         // unless a test asks for it.
         cmd.env_clear()
@@ -298,6 +319,9 @@ pub struct ProxyOptions {
     pub delay: Duration,
     /// Rewrite GetAuthorizationToken's `expiresAt` to now + this (moto's is in 2015).
     pub expires_in: Option<Duration>,
+    /// Answer the first `times` GetAuthorizationToken calls with (status, body) instead of
+    /// forwarding them: a fault ECR could produce but moto does not.
+    pub fault: Option<(u16, &'static str, usize)>,
 }
 
 impl CountingProxy {
@@ -319,11 +343,13 @@ impl CountingProxy {
         let log = Arc::new(Mutex::new(Vec::new()));
         let upstream = upstream.trim_start_matches("http://").to_string();
         let (c, r, l) = (calls.clone(), requests.clone(), log.clone());
+        let injected = Arc::new(AtomicUsize::new(0));
         thread::spawn(move || {
             for client in listener.incoming().flatten() {
                 let (c, r, l, upstream) = (c.clone(), r.clone(), l.clone(), upstream.clone());
+                let injected = injected.clone();
                 thread::spawn(move || {
-                    let _ = proxy_one(client, &upstream, &c, &r, &l, options);
+                    let _ = proxy_one(client, &upstream, &c, &r, &l, &injected, options);
                 });
             }
         });
@@ -360,6 +386,7 @@ fn proxy_one(
     calls: &Mutex<HashMap<String, usize>>,
     requests: &AtomicUsize,
     log: &Mutex<Vec<Call>>,
+    injected: &AtomicUsize,
     options: ProxyOptions,
 ) -> std::io::Result<()> {
     let mut reader = BufReader::new(client.try_clone()?);
@@ -402,6 +429,18 @@ fn proxy_one(
         *calls.lock().unwrap().entry(region).or_default() += 1;
     }
     thread::sleep(options.delay);
+    if let (true, Some((status, body, times))) = (is_token_call, options.fault)
+        && injected.fetch_add(1, Ordering::SeqCst) < times
+    {
+        let response = format!(
+            "HTTP/1.1 {status} Fault\r\nContent-Type: application/x-amz-json-1.1\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        let mut out = &client;
+        out.write_all(response.as_bytes())?;
+        return out.flush();
+    }
     // Ask upstream to close after its answer, so "until EOF" is the whole response; then
     // close ours too (the client reconnects for its next request).
     let head: String = head

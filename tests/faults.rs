@@ -1,0 +1,356 @@
+//! The fault matrix: every way the API, the network, the target file system and the docker
+//! CLI can fail, injected against the real binary. Each case asserts the exit code, the
+//! message, the wall-time bound, and that config.json is byte-identical to before (or
+//! validly updated where the case succeeds). Faults ECR can produce but moto cannot come from
+//! the tests' proxy in front of moto (`ProxyOptions::fault`), on loopback only.
+
+mod common;
+
+use std::fs;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::time::Duration;
+
+use common::*;
+
+const USE1_A: &str = "111122223333.dkr.ecr.us-east-1.amazonaws.com";
+const EXISTING: &str = "{\n\t\"auths\": {\n\t\t\"ghcr.io\": {\"auth\": \"Z2g6cA==\"}\n\t},\n\t\"psFormat\": \"table\"\n}";
+
+struct Case {
+    name: &'static str,
+    status: u16,
+    body: &'static str,
+    /// How many calls get the fault (then moto answers).
+    times: usize,
+    code: i32,
+    says: &'static str,
+    /// Calls the SDK makes (AWS_MAX_ATTEMPTS=3): retryable faults are retried.
+    attempts: usize,
+}
+
+#[rustfmt::skip]
+const API_FAULTS: &[Case] = &[
+    Case { name: "throttling", status: 400, body: r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#, times: 99, code: 75, says: "ThrottlingException: Rate exceeded", attempts: 3 },
+    Case { name: "throttling, then healed", status: 400, body: r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#, times: 2, code: 0, says: "logged in to 1 of 1", attempts: 3 },
+    Case { name: "500", status: 500, body: r#"{"__type":"ServerException","message":"internal failure"}"#, times: 99, code: 75, says: "ServerException: internal failure", attempts: 3 },
+    Case { name: "503 with an HTML page", status: 503, body: "<html><body><h1>503 Service Unavailable</h1></body></html>", times: 99, code: 75, says: "503 Service Unavailable", attempts: 3 },
+    Case { name: "malformed JSON", status: 200, body: r#"{"authorizationData": [{"authorizationTok"#, times: 99, code: 76, says: "calling ECR GetAuthorizationToken", attempts: 1 },
+    Case { name: "token not base64", status: 200, body: r#"{"authorizationData":[{"authorizationToken":"%%%not-base64%%%","expiresAt":1.9E9}]}"#, times: 99, code: 76, says: "malformed authorization token (not base64)", attempts: 1 },
+    Case { name: "token without a colon", status: 200, body: r#"{"authorizationData":[{"authorizationToken":"QVdTbm9jb2xvbg==","expiresAt":1.9E9}]}"#, times: 99, code: 76, says: "malformed authorization token (no user:password)", attempts: 1 },
+    Case { name: "no authorization data", status: 200, body: r#"{"authorizationData":[]}"#, times: 99, code: 76, says: "no authorization data", attempts: 1 },
+    Case { name: "expired session token", status: 400, body: r#"{"__type":"ExpiredTokenException","message":"The security token included in the request is expired"}"#, times: 99, code: 77, says: "ExpiredTokenException: The security token included in the request is expired", attempts: 1 },
+    Case { name: "access denied", status: 400, body: r#"{"__type":"AccessDeniedException","message":"User: arn:aws:iam::111122223333:user/ci is not authorized to perform: ecr:GetAuthorizationToken"}"#, times: 99, code: 77, says: "is not authorized to perform: ecr:GetAuthorizationToken", attempts: 1 },
+];
+
+#[test]
+fn api_faults_retry_as_configured_then_exit_with_their_code() {
+    let moto = moto();
+    for case in API_FAULTS {
+        let proxy = CountingProxy::start_with(
+            &moto.url(),
+            ProxyOptions {
+                fault: Some((case.status, case.body, case.times)),
+                ..Default::default()
+            },
+        );
+        let mut run =
+            Run::new(&proxy.url())
+                .env("AWS_MAX_ATTEMPTS", "3")
+                .args([USE1_A, "--timeout", "20s"]);
+        fs::create_dir_all(run.docker_dir()).unwrap();
+        fs::write(run.config_json(), EXISTING).unwrap();
+        let done = run.run();
+        assert_eq!(done.code(), case.code, "{}: {}", case.name, done.stderr());
+        assert!(
+            done.stderr().contains(case.says),
+            "{}: {}",
+            case.name,
+            done.stderr()
+        );
+        assert_eq!(
+            proxy.total_calls(),
+            case.attempts,
+            "{}: attempts",
+            case.name
+        );
+        // Retries back off, but well inside the deadline.
+        assert!(
+            done.elapsed < Duration::from_secs(15),
+            "{}: {:?}",
+            case.name,
+            done.elapsed
+        );
+        let after = fs::read_to_string(run.config_json()).unwrap();
+        if case.code == 0 {
+            assert!(after.contains("ghcr.io") && auth_of(&run.config_json(), USE1_A).is_some());
+        } else {
+            assert_eq!(after, EXISTING, "{}: config.json changed", case.name);
+        }
+        // The malformed token is never echoed.
+        assert!(
+            !done.stderr().contains("not-base64") && !done.stderr().contains("QVdTbm9jb2xvbg"),
+            "{}",
+            case.name
+        );
+    }
+}
+
+#[test]
+fn network_faults_exit_75_within_the_deadline() {
+    let _exclusive = exclusive();
+    let never_answers = format!("http://127.0.0.1:{}", silent_server());
+    let refused = format!("http://127.0.0.1:{}", free_port());
+    for (name, endpoint, bound) in [
+        (
+            "never answers",
+            never_answers.as_str(),
+            Duration::from_secs(4),
+        ),
+        (
+            "connection refused",
+            refused.as_str(),
+            Duration::from_secs(4),
+        ),
+        // .invalid never resolves (RFC 2606).
+        (
+            "DNS failure",
+            "http://ecr.example.invalid",
+            Duration::from_secs(4),
+        ),
+    ] {
+        let mut run = Run::new(endpoint).args([USE1_A, "--timeout", "3s"]);
+        fs::create_dir_all(run.docker_dir()).unwrap();
+        fs::write(run.config_json(), EXISTING).unwrap();
+        let done = run.run();
+        assert_eq!(done.code(), 75, "{name}: {}", done.stderr());
+        assert!(done.elapsed < bound, "{name}: took {:?}", done.elapsed);
+        assert_eq!(
+            fs::read_to_string(run.config_json()).unwrap(),
+            EXISTING,
+            "{name}"
+        );
+    }
+}
+
+/// What happens to each odd state of an existing config.json; README "Existing config.json".
+#[test]
+fn existing_config_states_have_defined_outcomes_and_lose_nothing() {
+    let moto = moto();
+    let password = moto_password(&moto.url(), "us-east-1");
+
+    // Empty file: counts as {}.
+    let mut run = Run::new(&moto.url()).args([USE1_A]);
+    fs::create_dir_all(run.docker_dir()).unwrap();
+    fs::write(run.config_json(), "").unwrap();
+    run.run().expect_code(0);
+    assert_eq!(
+        auth_of(&run.config_json(), USE1_A),
+        Some(format!("AWS:{password}"))
+    );
+
+    // Malformed: 65, untouched.
+    let mut run = Run::new(&moto.url()).args([USE1_A]);
+    fs::create_dir_all(run.docker_dir()).unwrap();
+    fs::write(run.config_json(), "{\"auths\": ").unwrap();
+    let done = run.run();
+    done.expect_code(65);
+    assert!(done.stderr().contains("not valid JSON") && done.stderr().contains("left untouched"));
+    assert_eq!(
+        fs::read_to_string(run.config_json()).unwrap(),
+        "{\"auths\": "
+    );
+
+    // A directory: 73, untouched.
+    let mut run = Run::new(&moto.url()).args([USE1_A]);
+    fs::create_dir_all(run.config_json()).unwrap();
+    run.run().expect_code(73);
+    assert!(run.config_json().is_dir());
+
+    // Mode 0644: written 0600, with a warning; content kept.
+    let mut run = Run::new(&moto.url()).args([USE1_A]);
+    fs::create_dir_all(run.docker_dir()).unwrap();
+    fs::write(run.config_json(), EXISTING).unwrap();
+    fs::set_permissions(run.config_json(), fs::Permissions::from_mode(0o644)).unwrap();
+    let done = run.run();
+    done.expect_code(0);
+    assert!(
+        done.stderr().contains("mode 644 gave others access"),
+        "{}",
+        done.stderr()
+    );
+    assert_eq!(
+        fs::metadata(run.config_json()).unwrap().mode() & 0o777,
+        0o600
+    );
+    assert!(
+        fs::read_to_string(run.config_json())
+            .unwrap()
+            .contains("ghcr.io")
+    );
+
+    // Owned by another user (as root): the owner is kept, entries too.
+    let mut run = Run::new(&moto.url()).args([USE1_A]);
+    fs::create_dir_all(run.docker_dir()).unwrap();
+    fs::write(run.config_json(), EXISTING).unwrap();
+    std::os::unix::fs::chown(run.config_json(), Some(65534), Some(65534)).unwrap();
+    run.run().expect_code(0);
+    let meta = fs::metadata(run.config_json()).unwrap();
+    assert_eq!((meta.uid(), meta.gid()), (65534, 65534));
+    assert!(
+        fs::read_to_string(run.config_json())
+            .unwrap()
+            .contains("ghcr.io")
+    );
+
+    // A symlink to a file the same user owns: followed, the link kept, the target updated.
+    let mut run = Run::new(&moto.url()).args([USE1_A]);
+    let real = run.home.path().join("dotfiles/docker-config.json");
+    fs::create_dir_all(real.parent().unwrap()).unwrap();
+    fs::write(&real, EXISTING).unwrap();
+    fs::create_dir_all(run.docker_dir()).unwrap();
+    std::os::unix::fs::symlink(&real, run.config_json()).unwrap();
+    run.run().expect_code(0);
+    assert!(
+        fs::symlink_metadata(run.config_json())
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert_eq!(auth_of(&real, USE1_A), Some(format!("AWS:{password}")));
+    assert!(fs::read_to_string(&real).unwrap().contains("ghcr.io"));
+
+    // A symlink into a directory another user owns: refused (73), the target untouched.
+    let mut run = Run::new(&moto.url()).args([USE1_A]);
+    let foreign = run.home.path().join("foreign");
+    fs::create_dir_all(&foreign).unwrap();
+    fs::write(foreign.join("config.json"), EXISTING).unwrap();
+    std::os::unix::fs::chown(&foreign, Some(65534), Some(65534)).unwrap();
+    fs::create_dir_all(run.docker_dir()).unwrap();
+    std::os::unix::fs::symlink(foreign.join("config.json"), run.config_json()).unwrap();
+    let done = run.run();
+    done.expect_code(73);
+    assert!(
+        done.stderr().contains("refusing to follow symlink"),
+        "{}",
+        done.stderr()
+    );
+    assert_eq!(
+        fs::read_to_string(foreign.join("config.json")).unwrap(),
+        EXISTING
+    );
+}
+
+/// A read-only or full file system under the docker config: 73, the old file intact. Runs in
+/// a private mount namespace with a tiny tmpfs, so the machine's mounts never change.
+#[test]
+fn read_only_or_full_target_exits_73_and_keeps_the_old_file() {
+    require("unshare");
+    let moto = moto();
+    for (name, setup) in [
+        ("read-only", "mount -o remount,ro \"$DOCKER_CONFIG\""),
+        (
+            "full",
+            "head -c 1048576 /dev/zero > \"$DOCKER_CONFIG/fill\" 2>/dev/null || true",
+        ),
+    ] {
+        let script = format!(
+            "set -e
+             mount -t tmpfs -o size=64k,mode=0700 tmpfs \"$DOCKER_CONFIG\"
+             printf '%s' \"$EXISTING\" > \"$DOCKER_CONFIG/config.json\"
+             {setup}
+             code=0; PATH=\"$HOME/bin\" \"$ECR_LOGIN\" {USE1_A} || code=$?
+             cp \"$DOCKER_CONFIG/config.json\" \"$HOME/after.json\"
+             ls -a \"$DOCKER_CONFIG\" > \"$HOME/listing\"
+             exit $code"
+        );
+        let wrapped = format!(
+            "exec unshare --mount --propagation private sh -c '{}'",
+            script.replace('\'', "'\\''")
+        );
+        let mut run = Run::via_sh(&moto.url(), &wrapped);
+        fs::create_dir_all(run.docker_dir()).unwrap();
+        run = run.env("EXISTING", EXISTING);
+        let done = run.run();
+        assert_eq!(done.code(), 73, "{name}: {}", done.stderr());
+        assert_eq!(
+            fs::read_to_string(run.home.path().join("after.json")).unwrap(),
+            EXISTING,
+            "{name}"
+        );
+        let listing = fs::read_to_string(run.home.path().join("listing")).unwrap();
+        assert!(
+            !listing.contains(".tmp"),
+            "{name}: temp file left: {listing}"
+        );
+    }
+}
+
+#[test]
+fn docker_method_faults() {
+    let moto = moto();
+    // Missing docker: 69.
+    let done = Run::new(&moto.url())
+        .args([USE1_A, "--method", "docker"])
+        .run();
+    done.expect_code(69);
+    assert!(
+        done.stderr().contains("docker not found"),
+        "{}",
+        done.stderr()
+    );
+
+    // docker exits non-zero: refused (77) and a network error (75), each from its own words.
+    for (said, code) in [
+        (
+            "Error response from daemon: Get \"https://x/v2/\": unauthorized: authentication required",
+            77,
+        ),
+        (
+            "Error response from daemon: Get \"https://x/v2/\": dial tcp 10.0.0.1:443: connect: connection refused",
+            75,
+        ),
+    ] {
+        let run = Run::new(&moto.url()).args([USE1_A, "--method", "docker"]);
+        fake_docker(
+            &run,
+            &format!("/bin/cat >/dev/null; echo '{said}' >&2; exit 1"),
+        );
+        let mut run = run;
+        let done = run.run();
+        assert_eq!(done.code(), code, "{}", done.stderr());
+    }
+
+    // docker hangs: killed at the deadline, 75, and not left running.
+    let run = Run::new(&moto.url()).args([USE1_A, "--method", "docker", "--timeout", "2s"]);
+    let marker = run.home.path().join("hung");
+    fake_docker(
+        &run,
+        &format!(
+            "/bin/cat >/dev/null; echo $$ > {}; exec /bin/sleep 60",
+            marker.display()
+        ),
+    );
+    let mut run = run;
+    let done = run.run();
+    done.expect_code(75);
+    assert!(
+        done.stderr()
+            .contains("did not finish before the deadline (killed)"),
+        "{}",
+        done.stderr()
+    );
+    assert!(done.elapsed < Duration::from_secs(4), "{:?}", done.elapsed);
+    let pid = fs::read_to_string(&marker).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(
+        !std::path::Path::new(&format!("/proc/{}", pid.trim())).exists(),
+        "docker {pid} still running"
+    );
+}
+
+fn fake_docker(run: &Run, body: &str) {
+    let bin = run.home.path().join("bin");
+    fs::create_dir_all(&bin).unwrap();
+    let path = bin.join("docker");
+    fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+}

@@ -1,0 +1,311 @@
+//! A mutation fuzzer for the two parsers of untrusted input, on the stable toolchain (CI has
+//! no nightly, so no cargo-fuzz/libFuzzer): each execution takes a seed from
+//! `tests/fuzz-corpus/TARGET/`, applies 1-8 random mutations (bit flips, interesting bytes,
+//! insertions, deletions, duplications, splices with other seeds, dictionary tokens) and
+//! checks properties, not just "no panic". It is not coverage-guided; the seeds and the
+//! dictionaries carry it deep into both parsers.
+//!
+//! `ECR_LOGIN_FUZZ_EXECS` per target (CI: 20,000; `scripts/fuzz` runs 1,000,000), and
+//! `ECR_LOGIN_FUZZ_SEED` to replay a run. A failing input is saved under
+//! `target/fuzz-crashes/` and named in the panic message.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::{Path, PathBuf};
+
+use ecr_login::docker_config::{Entry, auth_fingerprint, parse, remove_auth, serialize, set_auth};
+use ecr_login::registry::{self, Spec};
+use ecr_login::secret::Secret;
+use ecr_login::state::fingerprint;
+use serde_json::Value;
+
+const REGISTRY_DICT: &[&str] = &[
+    "111122223333",
+    ".",
+    "dkr",
+    "dkr-ecr",
+    "dkr-ecr-fips",
+    "ecr",
+    "ecr-fips",
+    "us-east-1",
+    "us-gov-west-1",
+    "cn-north-1",
+    "eusc-de-east-1",
+    "amazonaws.com",
+    "amazonaws.com.cn",
+    "on.aws",
+    "on.amazonwebservices.com.cn",
+    "c2s.ic.gov",
+    "https://",
+    "http://",
+    "/",
+    ":",
+    "@",
+    "public.ecr.aws",
+    "-",
+    "0",
+    "\u{0}",
+    "\u{130}",
+    "\u{212a}",
+    " ",
+];
+
+const CONFIG_DICT: &[&str] = &[
+    "{",
+    "}",
+    "[",
+    "]",
+    ",",
+    ":",
+    "\"auths\"",
+    "\"auth\"",
+    "\"credsStore\"",
+    "\"credHelpers\"",
+    "null",
+    "true",
+    "false",
+    "1e999",
+    "-0",
+    "123456789012345678901234567890",
+    "\"\\u0000\"",
+    "\"\\ud800\"",
+    "\"\\\"\"",
+    "\"111122223333.dkr.ecr.us-east-1.amazonaws.com\"",
+    " ",
+    "\n",
+    "\u{feff}",
+    "{}",
+    "[]",
+];
+
+const HOST: &str = "111122223333.dkr.ecr.us-east-1.amazonaws.com";
+
+#[test]
+fn fuzz_registry_parser() {
+    fuzz("registry", REGISTRY_DICT, |input| {
+        let mut deep = false;
+        let text = String::from_utf8_lossy(input);
+        match registry::parse(&text) {
+            Ok(Spec::Host(r)) => {
+                deep = true;
+                // The canonical host is lowercase ASCII and parses to itself.
+                assert!(
+                    r.host.bytes().all(|b| b.is_ascii_lowercase()
+                        || b.is_ascii_digit()
+                        || b == b'.'
+                        || b == b'-'),
+                    "host {:?}",
+                    r.host
+                );
+                assert_eq!(registry::parse(&r.host), Ok(Spec::Host(r.clone())));
+            }
+            Ok(Spec::Account(a)) => {
+                assert!(
+                    a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit()),
+                    "{a:?}"
+                )
+            }
+            Err(e) => assert!(e.to_string().contains("accepted forms")),
+        }
+        deep
+    });
+}
+
+#[test]
+fn fuzz_config_merge() {
+    let password = Secret::new("fuzz-password".into());
+    let entry = Entry {
+        host: HOST,
+        username: "AWS",
+        password: &password,
+    };
+    let want = fingerprint("AWS", &password);
+    fuzz("config", CONFIG_DICT, |input| {
+        let Ok(original) = parse(Some(input), Path::new("config.json")) else {
+            return false;
+        };
+        let mut merged = original.clone();
+        if set_auth(&mut merged, &entry).is_err() {
+            assert!(
+                original.get("auths").is_some_and(|a| !a.is_object()),
+                "set_auth refused a config whose auths is an object"
+            );
+            return false;
+        }
+        // What is written reads back; only auths[HOST] changed, order kept.
+        let reread = parse(Some(&serialize(&merged)), Path::new("config.json"))
+            .expect("our own output parses");
+        let mut keys: Vec<&str> = original.keys().map(String::as_str).collect();
+        if !original.contains_key("auths") {
+            keys.push("auths");
+        }
+        let got: Vec<&str> = reread.keys().map(String::as_str).collect();
+        assert_eq!(got, keys, "keys or their order changed");
+        for (key, value) in &original {
+            if key != "auths" {
+                assert_eq!(reread.get(key), Some(value), "key {key:?} changed");
+            }
+        }
+        let (before, after) = (
+            original.get("auths").and_then(Value::as_object),
+            reread["auths"].as_object().expect("auths is an object"),
+        );
+        for (host, value) in before.into_iter().flatten() {
+            if host != HOST {
+                assert_eq!(after.get(host), Some(value), "auths[{host:?}] changed");
+            }
+        }
+        assert_eq!(auth_fingerprint(&reread, HOST), Some(want.clone()));
+        assert_eq!(after[HOST].as_object().map(|o| o.len()), Some(1));
+
+        let mut removed = reread.clone();
+        remove_auth(&mut removed, HOST);
+        assert!(removed["auths"].get(HOST).is_none());
+        assert_eq!(removed["auths"].as_object().unwrap().len(), after.len() - 1);
+        true
+    });
+}
+
+/// Replay every seed, then `ECR_LOGIN_FUZZ_EXECS` mutated inputs through `check`.
+/// `check` returns whether the input got past parsing (a valid host; a merged config).
+fn fuzz(target: &str, dict: &[&str], check: impl Fn(&[u8]) -> bool) {
+    let execs: u64 = env_number("ECR_LOGIN_FUZZ_EXECS").unwrap_or(20_000);
+    let seed = env_number("ECR_LOGIN_FUZZ_SEED").unwrap_or_else(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos() as u64
+    });
+    let corpus = load_corpus(target);
+    assert!(!corpus.is_empty(), "no seeds in tests/fuzz-corpus/{target}");
+    let started = std::time::Instant::now();
+    for input in &corpus {
+        run_one(target, seed, input, &check);
+    }
+    let mut rng = Rng(seed | 1);
+    let (mut longest, mut deep) = (0, 0u64);
+    for _ in 0..execs {
+        let input = mutate(&mut rng, &corpus, dict);
+        longest = longest.max(input.len());
+        deep += u64::from(run_one(target, seed, &input, &check));
+    }
+    let secs = started.elapsed().as_secs_f64();
+    eprintln!(
+        "fuzz {target}: {} seeds + {execs} mutated inputs in {secs:.1} s ({:.0}/s), {deep} past parsing, \
+         seed {seed}, longest {longest} bytes, 0 failures",
+        corpus.len(),
+        execs as f64 / secs
+    );
+}
+
+fn run_one(target: &str, seed: u64, input: &[u8], check: &impl Fn(&[u8]) -> bool) -> bool {
+    let result = catch_unwind(AssertUnwindSafe(|| check(input)));
+    if let Ok(deep) = result {
+        return deep;
+    }
+    if let Err(panic) = result {
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/fuzz-crashes");
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(format!("{target}-{seed}-{:016x}", hash(input)));
+        std::fs::write(&path, input).unwrap();
+        let what = panic
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_default();
+        panic!(
+            "fuzz {target} failed on {} ({what}); add it to tests/fuzz-corpus/{target}/ once fixed",
+            path.display()
+        );
+    }
+    false
+}
+
+fn load_corpus(target: &str) -> Vec<Vec<u8>> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fuzz-corpus")
+        .join(target);
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .collect();
+    paths.sort();
+    paths.iter().map(|p| std::fs::read(p).unwrap()).collect()
+}
+
+fn mutate(rng: &mut Rng, corpus: &[Vec<u8>], dict: &[&str]) -> Vec<u8> {
+    let mut data = corpus[rng.below(corpus.len())].clone();
+    // Mostly one or two mutations: more of the inputs stay parseable and reach the merge.
+    for _ in 0..[1, 1, 1, 1, 2, 2, 3, 8][rng.below(8)] {
+        let len = data.len();
+        match rng.below(8) {
+            0 if len > 0 => {
+                let i = rng.below(len);
+                data[i] ^= 1 << rng.below(8);
+            }
+            1 if len > 0 => {
+                let i = rng.below(len);
+                data[i] = [0, 0x7f, 0x80, 0xff, b'"', b'\\', b'.', b'/'][rng.below(8)];
+            }
+            2 => {
+                let at = rng.below(len + 1);
+                data.insert(at, rng.below(256) as u8);
+            }
+            3 if len > 0 => {
+                let from = rng.below(len);
+                let to = (from + 1 + rng.below(16)).min(len);
+                data.drain(from..to);
+            }
+            4 if len > 0 => {
+                let from = rng.below(len);
+                let to = (from + 1 + rng.below(32)).min(len);
+                let chunk = data[from..to].to_vec();
+                let at = rng.below(data.len() + 1);
+                data.splice(at..at, chunk);
+            }
+            5 => {
+                let other = &corpus[rng.below(corpus.len())];
+                if !other.is_empty() {
+                    let from = rng.below(other.len());
+                    let to = (from + 1 + rng.below(64)).min(other.len());
+                    let at = rng.below(len + 1);
+                    data.splice(at..at, other[from..to].iter().copied());
+                }
+            }
+            6 | 7 => {
+                let token = dict[rng.below(dict.len())].as_bytes();
+                let at = rng.below(len + 1);
+                if rng.below(2) == 0 || len == 0 {
+                    data.splice(at..at, token.iter().copied());
+                } else {
+                    let end = (at + token.len()).min(len);
+                    data.splice(at..end, token.iter().copied());
+                }
+            }
+            _ => {}
+        }
+        data.truncate(4096);
+    }
+    data
+}
+
+/// xorshift64*: reproducible from `ECR_LOGIN_FUZZ_SEED`.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        (self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) % n as u64) as usize
+    }
+}
+
+fn hash(data: &[u8]) -> u64 {
+    data.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3)
+    })
+}
+
+fn env_number(name: &str) -> Option<u64> {
+    std::env::var(name).ok().and_then(|v| v.parse().ok())
+}
