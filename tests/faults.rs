@@ -354,3 +354,58 @@ fn fake_docker(run: &Run, body: &str) {
     fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
     fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
 }
+
+/// A writer that does not take our lock (docker's own `login`/`logout`: read, change, write
+/// a temp file, rename) racing ecr-login. The outcome, documented in the README: the file is
+/// always valid JSON and nothing else is damaged, but whichever rename lands second wins, so
+/// one side's change can be lost; ecr-login's next run restores its entry.
+#[test]
+fn an_unlocked_writer_can_win_a_race_but_never_tears_the_file() {
+    let _exclusive = exclusive();
+    let moto = moto();
+    let run = Run::new(&moto.url());
+    fs::create_dir_all(run.docker_dir()).unwrap();
+    let path = run.config_json();
+    fs::write(&path, EXISTING).unwrap();
+    let rounds = 30;
+    let (mut ours_lost, mut theirs_lost) = (0, 0);
+    for i in 0..rounds {
+        let host = format!(
+            "{:012}.dkr.ecr.us-east-1.amazonaws.com",
+            300_000_000_000u64 + i
+        );
+        let theirs = format!("other-{i}.example");
+        let mut ecr = run.again(&moto.url()).args([host.as_str(), "-qq"]);
+        let child = ecr.command().spawn().unwrap();
+        // docker-style: read, think for a moment, write a temp file, rename; no lock.
+        let writer = {
+            let (path, theirs) = (path.clone(), theirs.clone());
+            std::thread::spawn(move || {
+                let mut config: serde_json::Value =
+                    serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+                std::thread::sleep(Duration::from_millis(i * 10));
+                config["auths"][&theirs] = serde_json::json!({"auth": "dTpw"});
+                let tmp = path.with_extension("docker-tmp");
+                fs::write(&tmp, config.to_string()).unwrap();
+                fs::rename(&tmp, &path).unwrap();
+            })
+        };
+        assert!(child.wait_with_output().unwrap().status.success());
+        writer.join().unwrap();
+        let config: serde_json::Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+        assert_eq!(config["psFormat"], "table", "other keys are never damaged");
+        assert!(config["auths"]["ghcr.io"].is_object());
+        ours_lost += usize::from(config["auths"].get(&host).is_none());
+        theirs_lost += usize::from(config["auths"].get(&theirs).is_none());
+        // The next run puts ours back.
+        run.again(&moto.url())
+            .args([host.as_str(), "-qq"])
+            .run()
+            .expect_code(0);
+        assert!(auth_of(&path, &host).is_some());
+    }
+    eprintln!(
+        "{rounds} races with an unlocked writer: ecr-login's entry lost {ours_lost} times, \
+         the writer's {theirs_lost} times; the file was valid JSON every time"
+    );
+}

@@ -650,6 +650,23 @@ fn concurrent_runs_on_one_config_lose_nothing() {
             )
         })
         .collect();
+    // A reader polling all the while must never see a torn or empty file.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reader = {
+        let (stop, path) = (stop.clone(), dir.join("config.json"));
+        std::thread::spawn(move || {
+            let mut reads = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                let bytes = fs::read(&path).unwrap();
+                let value: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_else(|e| {
+                    panic!("torn read ({e}): {}", String::from_utf8_lossy(&bytes))
+                });
+                assert!(value["auths"]["keep.example"].is_object());
+                reads += 1;
+            }
+            reads
+        })
+    };
     let children: Vec<_> = hosts
         .iter()
         .map(|host| {
@@ -668,6 +685,10 @@ fn concurrent_runs_on_one_config_lose_nothing() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let reads = reader.join().expect("no torn read");
+    assert!(reads > 100, "the reader only read {reads} times");
+    eprintln!("{reads} reads during 20 concurrent runs, all valid JSON");
     let config: serde_json::Value =
         serde_json::from_str(&fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
     let auths = config["auths"].as_object().unwrap();

@@ -1,0 +1,255 @@
+//! Secret hygiene across every sink and command: the token never appears in any process's
+//! argv, in output at any verbosity, in a panic message, or in a file that is not 0600; and
+//! temp files are born 0600 with O_CREAT|O_EXCL (checked with strace, not trusted).
+
+mod common;
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use common::*;
+
+const USE1_A: &str = "111122223333.dkr.ecr.us-east-1.amazonaws.com";
+
+/// Every process's argv, polled until stopped; returns how many argvs it read.
+fn scan_argvs(secrets: Vec<String>, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<usize> {
+    std::thread::spawn(move || {
+        let mut seen = 0;
+        while !stop.load(Ordering::SeqCst) {
+            for entry in fs::read_dir("/proc").unwrap().flatten() {
+                if let Ok(argv) = fs::read(entry.path().join("cmdline")) {
+                    let text = String::from_utf8_lossy(&argv).replace('\0', " ");
+                    for secret in &secrets {
+                        assert!(!text.contains(secret.as_str()), "token in argv: {text}");
+                    }
+                    seen += 1;
+                }
+            }
+        }
+        seen
+    })
+}
+
+fn secrets_of(password: &str) -> Vec<String> {
+    vec![password.to_string(), token_of(password)]
+}
+
+#[test]
+fn no_token_in_argv_output_or_readable_files_for_any_sink_or_command() {
+    let _exclusive = exclusive();
+    let moto = moto();
+    let password = moto_password(&moto.url(), "us-east-1");
+    let secrets = secrets_of(&password);
+    let run = Run::new(&moto.url());
+    let home = run.home.path().to_path_buf();
+    // A credential helper of the tests' own for one host, so a helper's argv is scanned too.
+    let bin = home.join("bin");
+    fs::create_dir_all(&bin).unwrap();
+    let helper = bin.join("docker-credential-keep");
+    let store = home.join("helper-got");
+    fs::write(
+        &helper,
+        format!(
+            "#!/bin/sh\ncase \"$1\" in\n\
+             store) /bin/cat > {s} ;;\n\
+             get) /bin/cat >/dev/null; [ -f {s} ] && exec /bin/cat {s}; \
+             echo 'credentials not found in native keychain'; exit 1 ;;\n\
+             erase) /bin/cat >/dev/null; /bin/rm -f {s} ;;\n\
+             esac\n",
+            s = store.display()
+        ),
+    )
+    .unwrap();
+    fs::set_permissions(&helper, fs::Permissions::from_mode(0o755)).unwrap();
+    fs::create_dir_all(run.docker_dir()).unwrap();
+    let helped = "444455556666.dkr.ecr.us-east-1.amazonaws.com";
+    fs::write(
+        run.config_json(),
+        format!(r#"{{"credHelpers": {{"{helped}": "keep"}}}}"#),
+    )
+    .unwrap();
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let scanner = scan_argvs(secrets.clone(), stop.clone());
+    let mut outputs = Vec::new();
+    let sinks = [
+        "--method",
+        "config,podman,archive,kube-secret",
+        "--kube-secret",
+        "ci/ecr",
+        "--authfile",
+    ];
+    let authfile = home.join("auth.json");
+    let archive = home.join("docker.tar.gz");
+    let manifest = home.join("secret.json");
+    for verbosity in ["-qq", "-v", "-vv", "-vvv"] {
+        let done = run
+            .again(&moto.url())
+            .args([USE1_A, helped, verbosity])
+            .args(sinks)
+            .args([&authfile])
+            .args([
+                "--archive".as_ref(),
+                archive.as_os_str(),
+                "--kube-output".as_ref(),
+                manifest.as_os_str(),
+            ])
+            .run();
+        done.expect_code(0);
+        outputs.push(done);
+    }
+    // The helper got it, on stdin.
+    assert!(fs::read_to_string(&store).unwrap().contains(&password));
+    for command in [
+        vec!["status", "-vvv"],
+        vec!["status", "--json", "-vvv"],
+        vec!["logout", "-vvv"],
+    ] {
+        outputs.push(run.again(&moto.url()).args(command).run());
+    }
+    // A bug after the tokens were fetched: the panic message must not carry one either.
+    let done = run
+        .again(&moto.url())
+        .args([USE1_A, "-vvv"])
+        .env("ECR_LOGIN_DEBUG_PANIC", "1")
+        .run();
+    done.expect_code(70);
+    outputs.push(done);
+    stop.store(true, Ordering::SeqCst);
+    let argvs = scanner.join().expect("no token in any argv");
+    assert!(argvs > 1000, "the scanner read only {argvs} argvs");
+
+    for done in &outputs {
+        for secret in &secrets {
+            assert!(!done.stdout().contains(secret.as_str()), "token on stdout");
+            assert!(
+                !done.stderr().contains(secret.as_str()),
+                "token on stderr:\n{}",
+                done.stderr()
+            );
+        }
+    }
+    assert!(!store.exists(), "logout erased it from the helper");
+
+    // Log in again (logout removed it all), then every file holding the token must be 0600.
+    run.again(&moto.url())
+        .args([USE1_A])
+        .args(sinks)
+        .args([&authfile])
+        .args([
+            "--archive".as_ref(),
+            archive.as_os_str(),
+            "--kube-output".as_ref(),
+            manifest.as_os_str(),
+        ])
+        .run()
+        .expect_code(0);
+    let mut holders = Vec::new();
+    walk(&home, &mut |path| {
+        if path == store {
+            return; // the test helper's own storage
+        }
+        let bytes = fs::read(path).unwrap();
+        let text = if path.extension().is_some_and(|e| e == "gz") {
+            gunzip(&bytes)
+        } else {
+            bytes
+        };
+        let text = String::from_utf8_lossy(&text);
+        let inner = text.contains("\".dockerconfigjson\"").then(|| {
+            let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+            String::from_utf8(b64_decode(v["data"][".dockerconfigjson"].as_str().unwrap())).unwrap()
+        });
+        if secrets.iter().any(|s| {
+            text.contains(s.as_str()) || inner.as_ref().is_some_and(|i| i.contains(s.as_str()))
+        }) {
+            let mode = fs::metadata(path).unwrap().permissions().mode() & 0o777;
+            assert_eq!(
+                mode,
+                0o600,
+                "{} holds the token with mode {mode:o}",
+                path.display()
+            );
+            holders.push(path.file_name().unwrap().to_string_lossy().into_owned());
+        }
+    });
+    holders.sort();
+    assert_eq!(
+        holders,
+        ["auth.json", "config.json", "docker.tar.gz", "secret.json"],
+        "the files that hold the token"
+    );
+}
+
+fn walk(dir: &Path, visit: &mut dyn FnMut(&Path)) {
+    for entry in fs::read_dir(dir).unwrap().flatten() {
+        let path: PathBuf = entry.path();
+        let kind = entry.file_type().unwrap();
+        if kind.is_dir() {
+            walk(&path, visit);
+        } else if kind.is_file() {
+            visit(&path);
+        }
+    }
+}
+
+fn gunzip(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(bytes)
+        .read_to_end(&mut out)
+        .unwrap_or_default();
+    out
+}
+
+/// strace shows how the temp file is opened: 0600 with O_CREAT|O_EXCL from the first
+/// syscall (O_EXCL also refuses a planted symlink), in the target directory, and never
+/// chmod'ed afterwards.
+#[test]
+fn temp_files_are_born_private_and_exclusive() {
+    let strace = require("strace");
+    let moto = moto();
+    let run = Run::new(&moto.url());
+    let log = run.home.path().join("strace.log");
+    let mut traced = Run::via_sh(
+        &moto.url(),
+        &format!(
+            "PATH=\"$HOME/bin\" exec {} -f -qq -o {} -e trace=openat,open,creat,chmod,fchmod,fchmodat \"$ECR_LOGIN\" {USE1_A}",
+            strace.display(),
+            log.display()
+        ),
+    );
+    traced.run().expect_code(0);
+    let trace = fs::read_to_string(&log).unwrap();
+    let temp_opens: Vec<&str> = trace
+        .lines()
+        .filter(|l| l.contains("openat") && l.contains("/.config.json.") && l.contains(".tmp"))
+        .collect();
+    assert_eq!(temp_opens.len(), 1, "{trace}");
+    let open = temp_opens[0];
+    assert!(
+        open.contains("O_CREAT") && open.contains("O_EXCL"),
+        "{open}"
+    );
+    assert!(open.trim_end().contains(", 0600)"), "{open}");
+    assert!(
+        open.contains(&format!(
+            "{}/.docker/.config.json.",
+            traced.home.path().display()
+        )),
+        "{open}"
+    );
+    assert!(!trace.contains("chmod("), "a chmod after creation: {trace}");
+    let state_open = trace
+        .lines()
+        .find(|l| l.contains("/.state.json.") && l.contains(".tmp"))
+        .unwrap_or_else(|| panic!("no state temp file: {trace}"));
+    assert!(
+        state_open.contains("O_EXCL") && state_open.contains(", 0600)"),
+        "{state_open}"
+    );
+}
