@@ -9,78 +9,42 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{Context, Result};
 use serde_json::{Map, Value};
 
-use crate::atomic_file;
 use crate::docker_config::{self, Entry, Held, Removal};
+use crate::envelope::{self, Envelope};
 use crate::exit::{Code, fail};
 
 const CONFIG_PATH: &str = ".docker/config.json";
 
+/// The archive format: `.docker/config.json` in a gzip'd tar.
+pub struct Archive;
+
+impl Envelope for Archive {
+    fn what(&self) -> &'static str {
+        "archive"
+    }
+
+    fn open(&self, bytes: &[u8], path: &Path) -> Result<Map<String, Value>> {
+        config_of(bytes, path)
+    }
+
+    fn seal(&self, config: &Map<String, Value>) -> Result<Vec<u8>> {
+        build(config).context("building archive")
+    }
+}
+
 /// Merge `entries` into the archive's config.json and replace the archive.
 pub fn store(path: &Path, entries: &[Entry], deadline: Instant) -> Result<()> {
-    create_parent(path)?;
-    let _lock = atomic_file::lock(path, deadline)?;
-    atomic_file::remove_stale_temp_files(path);
-    let existing = atomic_file::read_existing(path, "archive")?;
-    let mut config = match &existing {
-        Some((bytes, _)) => config_of(bytes, path)?,
-        None => Map::new(),
-    };
-    for entry in entries {
-        docker_config::set_auth(&mut config, entry)?;
-    }
-    let bytes = build(&config).context("building archive")?;
-    atomic_file::write(path, &bytes, existing.as_ref().map(|(_, m)| m))
-        .with_context(|| format!("writing archive {}", path.display()))
+    envelope::store(&Archive, path, entries, deadline)
 }
 
 /// What the archive holds for `host`.
 pub fn held(path: &Path, host: &str) -> Result<Held> {
-    let Some((bytes, _)) = atomic_file::read_existing(path, "archive")? else {
-        return Ok(Held::Absent);
-    };
-    let config = config_of(&bytes, path)?;
-    Ok(docker_config::auth_fingerprint(&config, host).map_or(Held::Absent, Held::Present))
+    envelope::held(&Archive, path, host)
 }
 
-/// Remove `host` if the archive still holds our credentials; an archive left with nothing in
-/// it is deleted (ecr-login made it).
+/// Remove `host` if the archive still holds our credentials; an emptied archive is deleted.
 pub fn remove(path: &Path, host: &str, fingerprint: &str, deadline: Instant) -> Result<Removal> {
-    if !path.exists() {
-        return Ok(Removal::Absent);
-    }
-    let _lock = atomic_file::lock(path, deadline)?;
-    let Some((bytes, meta)) = atomic_file::read_existing(path, "archive")? else {
-        return Ok(Removal::Absent);
-    };
-    let mut config = config_of(&bytes, path)?;
-    match docker_config::auth_fingerprint(&config, host) {
-        None => return Ok(Removal::Absent),
-        Some(found) if found != fingerprint => return Ok(Removal::Changed),
-        Some(_) => docker_config::remove_auth(&mut config, host),
-    }
-    let empty = config
-        .iter()
-        .all(|(key, value)| key == "auths" && value.as_object().is_some_and(Map::is_empty));
-    if empty {
-        std::fs::remove_file(path).with_context(|| format!("removing {}", path.display()))?;
-    } else {
-        let bytes = build(&config).context("building archive")?;
-        atomic_file::write(path, &bytes, Some(&meta))
-            .with_context(|| format!("writing archive {}", path.display()))?;
-    }
-    Ok(Removal::Removed)
-}
-
-fn create_parent(path: &Path) -> Result<()> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| {
-            fail(
-                Code::CantCreat,
-                format!("creating directory {}: {e}", dir.display()),
-            )
-        })?;
-    }
-    Ok(())
+    envelope::remove(&Archive, path, host, fingerprint, deadline)
 }
 
 /// The config.json inside an archive; a damaged archive is refused and left as it is.

@@ -3,7 +3,7 @@
 
 use std::fs::{self, File, OpenOptions, Permissions};
 use std::io::{self, Read, Write};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -47,6 +47,22 @@ pub fn lock(target: &Path, deadline: Instant) -> Result<File> {
             }
         }
     }
+}
+
+/// Create the directory a credentials file goes in, private (0700) where it is new.
+pub fn create_parent_dir(target: &Path) -> Result<()> {
+    let dir = match target.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => return Ok(()),
+    };
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .code(
+            Code::CantCreat,
+            format!("creating directory {}", dir.display()),
+        )
 }
 
 /// `dir/PREFIXnameSUFFIX` for `dir/name`.

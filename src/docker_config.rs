@@ -3,7 +3,7 @@
 
 use std::fs;
 use std::io::{self, Write};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::thread;
@@ -46,14 +46,7 @@ pub fn store(
     default_store: Option<&str>,
 ) -> Result<Vec<Result<Stored>>> {
     let dir = file.parent().unwrap_or(Path::new("."));
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .code(
-            Code::CantCreat,
-            format!("creating directory {}", dir.display()),
-        )?;
+    atomic_file::create_parent_dir(file)?;
     let _lock = atomic_file::lock(file, deadline)?;
     let target = resolve_target(file, dir)?;
     atomic_file::remove_stale_temp_files(&target);

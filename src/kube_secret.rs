@@ -9,8 +9,8 @@ use anyhow::{Context, Result};
 use base64::Engine;
 use serde_json::{Map, Value, json};
 
-use crate::atomic_file;
 use crate::docker_config::{self, Entry, Held, Removal};
+use crate::envelope::{self, Envelope};
 use crate::exit::{Code, fail};
 
 const KEY: &str = ".dockerconfigjson";
@@ -20,6 +20,26 @@ pub struct Target<'a> {
     pub namespace: &'a str,
     pub name: &'a str,
     pub file: Option<&'a Path>,
+}
+
+/// A manifest file is an envelope around the docker config.
+struct Manifest<'a> {
+    target: &'a Target<'a>,
+    expires: Option<SystemTime>,
+}
+
+impl Envelope for Manifest<'_> {
+    fn what(&self) -> &'static str {
+        "Secret manifest"
+    }
+
+    fn open(&self, bytes: &[u8], path: &Path) -> Result<Map<String, Value>> {
+        config_of(bytes, path)
+    }
+
+    fn seal(&self, config: &Map<String, Value>) -> Result<Vec<u8>> {
+        Ok(render(self.target, config, self.expires))
+    }
 }
 
 /// Emit the Secret with `entries`; a file target keeps the other registries it holds.
@@ -40,35 +60,22 @@ pub fn store(
             .context("writing the Secret manifest to stdout")?;
         return Ok(());
     };
-    if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| fail(Code::CantCreat, format!("creating {}: {e}", dir.display())))?;
-    }
-    let _lock = atomic_file::lock(file, deadline)?;
-    atomic_file::remove_stale_temp_files(file);
-    let existing = atomic_file::read_existing(file, "Secret manifest")?;
-    let mut config = match &existing {
-        Some((bytes, _)) => config_of(bytes, file)?,
-        None => Map::new(),
-    };
-    for entry in entries {
-        docker_config::set_auth(&mut config, entry)?;
-    }
-    atomic_file::write(
-        file,
-        &render(target, &config, expires),
-        existing.as_ref().map(|(_, m)| m),
-    )
-    .with_context(|| format!("writing Secret manifest {}", file.display()))
+    envelope::store(&Manifest { target, expires }, file, entries, deadline)
 }
 
 /// What the manifest file holds for `host`.
-pub fn held(file: &Path, host: &str) -> Result<Held> {
-    let Some((bytes, _)) = atomic_file::read_existing(file, "Secret manifest")? else {
-        return Ok(Held::Absent);
-    };
-    let config = config_of(&bytes, file)?;
-    Ok(docker_config::auth_fingerprint(&config, host).map_or(Held::Absent, Held::Present))
+pub fn held(target: &Target, host: &str) -> Result<Held> {
+    match target.file {
+        Some(file) => envelope::held(
+            &Manifest {
+                target,
+                expires: None,
+            },
+            file,
+            host,
+        ),
+        None => Ok(Held::Absent),
+    }
 }
 
 /// Remove `host` from the manifest file if it is still ours; a manifest left empty is
@@ -79,30 +86,19 @@ pub fn remove(
     fingerprint: &str,
     deadline: Instant,
 ) -> Result<Removal> {
-    let Some(file) = target.file.filter(|f| f.exists()) else {
-        return Ok(Removal::Absent);
-    };
-    let _lock = atomic_file::lock(file, deadline)?;
-    let Some((bytes, meta)) = atomic_file::read_existing(file, "Secret manifest")? else {
-        return Ok(Removal::Absent);
-    };
-    let mut config = config_of(&bytes, file)?;
-    match docker_config::auth_fingerprint(&config, host) {
-        None => return Ok(Removal::Absent),
-        Some(found) if found != fingerprint => return Ok(Removal::Changed),
-        Some(_) => docker_config::remove_auth(&mut config, host),
+    match target.file {
+        Some(file) => envelope::remove(
+            &Manifest {
+                target,
+                expires: None,
+            },
+            file,
+            host,
+            fingerprint,
+            deadline,
+        ),
+        None => Ok(Removal::Absent),
     }
-    let left = config
-        .get("auths")
-        .and_then(Value::as_object)
-        .is_some_and(|a| !a.is_empty());
-    if left {
-        atomic_file::write(file, &render(target, &config, None), Some(&meta))
-            .with_context(|| format!("writing Secret manifest {}", file.display()))?;
-    } else {
-        std::fs::remove_file(file).with_context(|| format!("removing {}", file.display()))?;
-    }
-    Ok(Removal::Removed)
 }
 
 /// The manifest: pretty JSON (kubectl reads JSON as YAML), labelled as ours.
@@ -183,12 +179,18 @@ mod tests {
         let manifest: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
         assert_eq!(manifest["metadata"]["namespace"], "ci");
         let fp = crate::state::fingerprint("AWS", &pw);
-        assert_eq!(held(&file, "a.example").unwrap(), Held::Present(fp.clone()));
+        assert_eq!(
+            held(&target, "a.example").unwrap(),
+            Held::Present(fp.clone())
+        );
         assert_eq!(
             remove(&target, "a.example", &fp, deadline).unwrap(),
             Removal::Removed
         );
-        assert_eq!(held(&file, "b.example").unwrap(), Held::Present(fp.clone()));
+        assert_eq!(
+            held(&target, "b.example").unwrap(),
+            Held::Present(fp.clone())
+        );
         assert_eq!(
             remove(&target, "b.example", &fp, deadline).unwrap(),
             Removal::Removed

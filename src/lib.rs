@@ -8,6 +8,7 @@ pub mod cli;
 pub mod docker_config;
 pub mod docker_login;
 pub mod ecr;
+pub mod envelope;
 pub mod exit;
 pub mod kube_secret;
 pub mod logging;

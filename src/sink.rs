@@ -110,8 +110,9 @@ impl Sink {
                 docker_config::held(file, host, self.default_store(), deadline)
             }
             Sink::Archive { file } => archive::held(file, host),
-            Sink::KubeSecret { file: Some(f), .. } => kube_secret::held(f, host),
-            Sink::KubeSecret { file: None, .. } => Ok(Held::Absent),
+            Sink::KubeSecret { .. } => {
+                kube_secret::held(&self.target().expect("a kube sink"), host)
+            }
         }
     }
 

@@ -3,7 +3,6 @@
 //! what it lists.
 
 use std::fs;
-use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -125,15 +124,8 @@ impl State {
 
 /// Locked read-modify-write of the state file; concurrent runs each keep their records.
 pub fn update(dir: &Path, deadline: Instant, change: impl FnOnce(&mut State)) -> Result<()> {
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .code(
-            Code::CantCreat,
-            format!("creating state directory {}", dir.display()),
-        )?;
     let path = path(dir);
+    atomic_file::create_parent_dir(&path)?;
     let _lock = atomic_file::lock(&path, deadline)?;
     atomic_file::remove_stale_temp_files(&path);
     let mut state = State::load(dir);
