@@ -75,29 +75,27 @@ fn no_token_in_argv_output_or_readable_files_for_any_sink_or_command() {
     let stop = Arc::new(AtomicBool::new(false));
     let scanner = scan_argvs(secrets.clone(), stop.clone());
     let mut outputs = Vec::new();
-    let sinks = [
-        "--method",
-        "config,podman,archive,kube-secret",
-        "--kube-secret",
-        "ci/ecr",
-        "--authfile",
-    ];
-    let authfile = home.join("auth.json");
-    let archive = home.join("docker.tar.gz");
-    let manifest = home.join("secret.json");
-    for verbosity in ["-qq", "-v", "-vv", "-vvv"] {
-        let done = run
-            .again(&moto.url())
-            .args([USE1_A, helped, verbosity])
-            .args(sinks)
-            .args([&authfile])
+    let (authfile, archive, manifest) = (
+        home.join("auth.json"),
+        home.join("docker.tar.gz"),
+        home.join("secret.json"),
+    );
+    // Every file sink at once, plus the credential helper's host.
+    let all_sinks = |registries: &[&str]| {
+        run.again(&moto.url())
+            .args(registries)
             .args([
-                "--archive".as_ref(),
-                archive.as_os_str(),
-                "--kube-output".as_ref(),
-                manifest.as_os_str(),
+                "--method",
+                "config,podman,archive,kube-secret",
+                "--kube-secret",
+                "ci/ecr",
             ])
-            .run();
+            .args(["--authfile".as_ref(), authfile.as_os_str()])
+            .args(["--archive".as_ref(), archive.as_os_str()])
+            .args(["--kube-output".as_ref(), manifest.as_os_str()])
+    };
+    for verbosity in ["-qq", "-v", "-vv", "-vvv"] {
+        let done = all_sinks(&[USE1_A, helped, verbosity]).run();
         done.expect_code(0);
         outputs.push(done);
     }
@@ -135,18 +133,7 @@ fn no_token_in_argv_output_or_readable_files_for_any_sink_or_command() {
     assert!(!store.exists(), "logout erased it from the helper");
 
     // Log in again (logout removed it all), then every file holding the token must be 0600.
-    run.again(&moto.url())
-        .args([USE1_A])
-        .args(sinks)
-        .args([&authfile])
-        .args([
-            "--archive".as_ref(),
-            archive.as_os_str(),
-            "--kube-output".as_ref(),
-            manifest.as_os_str(),
-        ])
-        .run()
-        .expect_code(0);
+    all_sinks(&[USE1_A]).run().expect_code(0);
     let mut holders = Vec::new();
     walk(&home, &mut |path| {
         if path == store {
