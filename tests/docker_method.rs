@@ -67,6 +67,11 @@ fn run_in_netns(registry_password: &str, hosts: &[&str], args: &[&str]) -> Outco
         "AWS_EC2_METADATA_DISABLED=true",
     ])
     .arg(format!("HOME={}", home.display()))
+    // Tests run as root, whose default state directory is the machine's /var/lib/ecr-login.
+    .arg(format!(
+        "XDG_STATE_HOME={}",
+        home.join(".local/state").display()
+    ))
     .arg("AWS_ENDPOINT_URL=http://127.0.0.1:5000")
     .arg(BIN)
     .args(["--method", "docker", "--docker-bin"])

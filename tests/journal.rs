@@ -26,6 +26,8 @@ fn logs_go_to_the_journal_with_fields_and_status_goes_to_systemd() {
         .args(["AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null", "AWS_EC2_METADATA_DISABLED=true"])
         .arg(format!("AWS_ENDPOINT_URL={}", moto.url()))
         .arg(format!("HOME={}", work.path().display()))
+        // Tests run as root, whose default state directory is the machine's /var/lib/ecr-login.
+        .arg(format!("STATE_DIRECTORY={}", work.path().join("state").display()))
         .arg(BIN)
         .args([HOST, OTHER, "-vv"])
         .stdin(Stdio::null())

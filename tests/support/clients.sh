@@ -145,6 +145,7 @@ fresh_home() {
 # unless a scenario asks for it; the clients themselves keep the real PATH.
 ecr_login() {
     env -i PATH="$home/bin" HOME="$HOME" DOCKER_CONFIG="$DOCKER_CONFIG" XDG_RUNTIME_DIR="$XDG_RUNTIME_DIR" \
+        STATE_DIRECTORY="$home/state" \
         REGISTRY_AUTH_FILE="$REGISTRY_AUTH_FILE" CONTAINERS_STORAGE_CONF="$CONTAINERS_STORAGE_CONF" \
         AWS_ENDPOINT_URL=http://127.0.0.1:5000 AWS_ACCESS_KEY_ID=AKIDEXAMPLE AWS_SECRET_ACCESS_KEY=secret \
         AWS_EC2_METADATA_DISABLED=true AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null \
@@ -216,6 +217,7 @@ echo '{"credsStore": "pass"}' >"$DOCKER_CONFIG/config.json"
 for tool in pass gpg gpg-agent docker-credential-pass; do ln -sf "$(command -v "$tool")" "$home/bin/$tool"; done
 # pass is a shell script that needs the usual tools; give it the real PATH for this run.
 env PATH="$PATH" GNUPGHOME="$GNUPGHOME" PASSWORD_STORE_DIR="$PASSWORD_STORE_DIR" HOME="$HOME" DOCKER_CONFIG="$DOCKER_CONFIG" \
+    STATE_DIRECTORY="$home/state" \
     AWS_ENDPOINT_URL=http://127.0.0.1:5000 AWS_ACCESS_KEY_ID=AKIDEXAMPLE AWS_SECRET_ACCESS_KEY=secret \
     AWS_EC2_METADATA_DISABLED=true AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null \
     "$bin" -q "$host1" || fail "ecr-login into the pass store"
