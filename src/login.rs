@@ -28,10 +28,8 @@ pub struct Report {
 
 impl Report {
     pub fn fail(&mut self, subject: &str, err: &anyhow::Error) {
-        let code = classify(err);
-        log::error!(registry = subject; "{subject}: {err:#}");
         self.failed += 1;
-        self.code = Some(self.code.unwrap_or(Code::Ok).worst(code));
+        self.also(subject, err);
     }
 
     /// A further failure of a registry already counted: logged, and its code weighed.
@@ -88,7 +86,7 @@ pub async fn run(settings: &Settings) -> Code {
                 "dry run: would log in to {} in {} ({})",
                 registry.host,
                 to.join(", "),
-                expiry_text(token.expires_at)
+                expiry_text(token.expires_at).1
             );
             report.ok += 1;
         }
@@ -120,12 +118,10 @@ async fn deliver(
         {
             match result {
                 Ok(place) => {
-                    let expires = token
-                        .expires_at
-                        .map(|t| humantime::format_rfc3339_seconds(t).to_string());
+                    let (expires, phrase) = expiry_text(token.expires_at);
                     log::info!(
                         registry = registry.host.as_str(), region = registry.region.as_str(), expires_at = expires.as_deref().unwrap_or_default();
-                        "logged in to {} {place} ({})", registry.host, expiry_text(token.expires_at)
+                        "logged in to {} {place} ({phrase})", registry.host
                     );
                     records.push(Record::new(
                         &registry.host,

@@ -229,10 +229,13 @@ impl fmt::Display for Sink {
     }
 }
 
-/// When a token expires, for log lines.
-pub fn expiry_text(expires_at: Option<SystemTime>) -> String {
-    match expires_at {
-        Some(t) => format!("expires {}", humantime::format_rfc3339_seconds(t)),
+/// When a token expires, for log lines: `(RFC 3339 text for the EXPIRES_AT field, phrase)`,
+/// formatted once.
+pub fn expiry_text(expires_at: Option<SystemTime>) -> (Option<String>, String) {
+    let text = expires_at.map(|t| humantime::format_rfc3339_seconds(t).to_string());
+    let phrase = match &text {
+        Some(t) => format!("expires {t}"),
         None => "no expiry given".to_string(),
-    }
+    };
+    (text, phrase)
 }
