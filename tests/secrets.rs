@@ -75,24 +75,11 @@ fn no_token_in_argv_output_or_readable_files_for_any_sink_or_command() {
     let stop = Arc::new(AtomicBool::new(false));
     let scanner = scan_argvs(secrets.clone(), stop.clone());
     let mut outputs = Vec::new();
-    let (authfile, archive, manifest) = (
-        home.join("auth.json"),
-        home.join("docker.tar.gz"),
-        home.join("secret.json"),
-    );
     // Every file sink at once, plus the credential helper's host.
     let all_sinks = |registries: &[&str]| {
         run.again(&moto.url())
             .args(registries)
-            .args([
-                "--method",
-                "config,podman,archive,kube-secret",
-                "--kube-secret",
-                "ci/ecr",
-            ])
-            .args(["--authfile".as_ref(), authfile.as_os_str()])
-            .args(["--archive".as_ref(), archive.as_os_str()])
-            .args(["--kube-output".as_ref(), manifest.as_os_str()])
+            .every_file_sink(&home)
     };
     for verbosity in ["-qq", "-v", "-vv", "-vvv"] {
         let done = all_sinks(&[USE1_A, helped, verbosity]).run();

@@ -260,16 +260,8 @@ fn several_sinks_in_one_run_cost_one_call_and_logout_removes_only_ours() {
 
     let login = || {
         run.again(&proxy.url())
-            .args([
-                USE1_A,
-                "--method",
-                "config,podman,archive,kube-secret",
-                "--kube-secret",
-                "ci/ecr",
-            ])
-            .args(["--authfile".as_ref(), authfile.as_os_str()])
-            .args(["--archive".as_ref(), archive.as_os_str()])
-            .args(["--kube-output".as_ref(), secret.as_os_str()])
+            .args([USE1_A])
+            .every_file_sink(dir.path())
             .run()
     };
     let done = login();

@@ -238,6 +238,23 @@ impl Run {
         self
     }
 
+    /// Every file sink at once: config, podman's `DIR/auth.json`, `DIR/docker.tar.gz` and the
+    /// Secret `ci/ecr` in `DIR/secret.json`.
+    pub fn every_file_sink(self, dir: &Path) -> Run {
+        self.args([
+            "--method",
+            "config,podman,archive,kube-secret",
+            "--kube-secret",
+            "ci/ecr",
+        ])
+        .args(["--authfile".as_ref(), dir.join("auth.json").as_os_str()])
+        .args(["--archive".as_ref(), dir.join("docker.tar.gz").as_os_str()])
+        .args([
+            "--kube-output".as_ref(),
+            dir.join("secret.json").as_os_str(),
+        ])
+    }
+
     pub fn command(&mut self) -> &mut Command {
         &mut self.cmd
     }
