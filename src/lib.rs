@@ -34,6 +34,7 @@ pub fn run(cli: cli::Cli) -> Code {
         }
     };
     logging::init(settings.verbosity);
+    logging::timing("settings read");
     // One thread is plenty: the work is a handful of concurrent HTTPS calls.
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -2,6 +2,8 @@
 //! otherwise as plain lines to stderr. journald timestamps lines itself, so we never do.
 
 use std::io::Write;
+use std::sync::OnceLock;
+use std::time::Instant;
 
 use log::{Level, LevelFilter, Log, Metadata, Record};
 
@@ -27,6 +29,21 @@ pub fn init(verbosity: i8) {
         let _ = log::set_boxed_logger(Box::new(Stderr));
     }
     log::set_max_level(level);
+}
+
+static STARTED: OnceLock<Instant> = OnceLock::new();
+
+/// Start the clock that `timing` reads: first thing in `main`.
+pub fn start_clock() {
+    STARTED.get_or_init(Instant::now);
+}
+
+/// At `-vv`: how far into the run a step ended, to show where a slow run spends its time.
+pub fn timing(step: impl std::fmt::Display) {
+    if log::log_enabled!(Level::Trace) {
+        let ms = STARTED.get_or_init(Instant::now).elapsed().as_secs_f64() * 1e3;
+        log::trace!("timing: {step} at {ms:.1} ms");
+    }
 }
 
 struct Stderr;

@@ -10,7 +10,7 @@ use tokio::time::Instant;
 
 use crate::ecr::{self, Token};
 use crate::exit::{Code, classify, fail};
-use crate::logging::notify_status;
+use crate::logging::{notify_status, timing};
 use crate::registry::{self, Endpoint, Registry, Spec};
 use crate::settings::{Credentials, Settings};
 use crate::sink::{Sink, expiry_text};
@@ -113,6 +113,7 @@ async fn deliver(
     let mut records = Vec::new();
     for sink in sinks {
         let results = sink.deliver(settings, logged_in, deadline).await;
+        timing(format_args!("delivered to {sink}"));
         for (((registry, token), result), failure) in
             logged_in.iter().zip(results).zip(failures.iter_mut())
         {
@@ -148,6 +149,7 @@ async fn deliver(
     }) {
         log::warn!("{err:#}");
     }
+    timing("state recorded");
 }
 
 /// Drop registries whose credentials every sink still holds, unchanged, for longer than
@@ -230,6 +232,7 @@ async fn fetch_tokens(
             sdks.insert(credentials.clone(), sdk);
         }
     }
+    timing("AWS config loaded");
 
     let mut calls = JoinSet::new();
     for key in groups.keys().cloned() {
@@ -246,6 +249,7 @@ async fn fetch_tokens(
                     ),
                 ))
             });
+            timing(format_args!("ECR answered for {}", endpoint.region));
             (key, token)
         });
     }
@@ -341,6 +345,7 @@ fn finish(report: &Report, settings: &Settings) -> Code {
         log::warn!("{summary}");
     }
     notify_status(&summary);
+    timing("done");
     report.code()
 }
 

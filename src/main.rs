@@ -2,6 +2,7 @@ use clap::Parser;
 use ecr_login::exit::Code;
 
 fn main() {
+    ecr_login::logging::start_clock();
     // A bug must still end with its own exit code (70), not a signal or 101.
     std::panic::set_hook(Box::new(|info| {
         eprintln!("ecr-login: internal error (a bug, please report it): {info}");

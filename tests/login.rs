@@ -793,3 +793,46 @@ fn sigkill_at_any_moment_leaves_old_or_new_config_and_no_stale_temp_files() {
         "the delays missed the run's lifetime"
     );
 }
+
+#[test]
+fn timing_log_at_vv_names_each_step_in_order() {
+    let moto = moto();
+    let mut run = Run::new(&moto.url()).args(["-vv", USE1_A, EUW1_A]);
+    let done = run.run();
+    done.expect_code(0);
+    let steps: Vec<(String, f64)> = done
+        .stderr()
+        .lines()
+        .filter_map(|l| l.strip_prefix("ecr-login: timing: "))
+        .map(|l| {
+            let (step, ms) = l.rsplit_once(" at ").unwrap();
+            let ms = ms.strip_suffix(" ms").unwrap().parse().unwrap();
+            (step.to_string(), ms)
+        })
+        .collect();
+    let names: Vec<&str> = steps.iter().map(|(s, _)| s.as_str()).collect();
+    assert_eq!(
+        &names[..2],
+        ["settings read", "AWS config loaded"],
+        "{names:?}"
+    );
+    let mut answered = names[2..4].to_vec();
+    answered.sort();
+    assert_eq!(
+        answered,
+        ["ECR answered for eu-west-1", "ECR answered for us-east-1"]
+    );
+    let delivered = format!("delivered to config {}", run.config_json().display());
+    assert_eq!(
+        &names[4..],
+        [delivered.as_str(), "state recorded", "done"],
+        "{names:?}"
+    );
+    assert!(
+        steps.windows(2).all(|w| w[0].1 <= w[1].1),
+        "times go backwards: {steps:?}"
+    );
+    // Not at -v: it is a developer's view.
+    let done = Run::new(&moto.url()).args(["-v", USE1_A]).run();
+    assert!(!done.stderr().contains("timing:"), "{}", done.stderr());
+}
