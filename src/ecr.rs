@@ -1,13 +1,18 @@
 //! AWS SDK setup in one place (region, credentials, IMDS bounds) and the
 //! `GetAuthorizationToken` call with its errors mapped to exit codes.
 
+use std::sync::LazyLock;
 use std::time::{Duration, SystemTime};
 
 use anyhow::Result;
 use aws_config::meta::region::RegionProviderChain;
+use aws_config::provider_config::ProviderConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_ecr::config::SharedHttpClient;
 use aws_sdk_ecr::config::http::HttpResponse;
 use aws_sdk_ecr::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_smithy_http_client::proxy::ProxyConfig;
+use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 use base64::Engine;
 
 use crate::exit::{Code, fail};
@@ -19,6 +24,23 @@ use aws_credential_types::provider::SharedCredentialsProvider;
 /// Off AWS, instance metadata never answers; the SDK's default chain waits 3-4 s for it. A
 /// region lookup that has not finished by then has failed.
 const REGION_LOOKUP_BOUND: Duration = Duration::from_millis(1000);
+
+/// The HTTPS client of every SDK call: rustls, the system trust store, proxies from
+/// `HTTPS_PROXY`/`NO_PROXY`, as the SDK's default client; but with ring, not aws-lc. aws-lc
+/// seeds its random generator from CPU jitter entropy on first use: 30 ms of CPU in every
+/// run, more than all the rest of a login over HTTPS. One client, so the store loads once.
+static HTTP_CLIENT: LazyLock<SharedHttpClient> = LazyLock::new(|| {
+    aws_smithy_http_client::Builder::new().build_with_connector_fn(|settings, components| {
+        let mut connector = aws_smithy_http_client::Connector::builder()
+            .tls_provider(tls::Provider::Rustls(CryptoMode::Ring));
+        connector.set_connector_settings(settings.cloned());
+        if let Some(components) = components {
+            connector.set_sleep_impl(components.sleep_impl());
+        }
+        connector.set_proxy_config(Some(ProxyConfig::from_env()));
+        connector.build()
+    })
+});
 
 /// What ECR handed out for one endpoint; valid for every registry in that region.
 #[derive(Debug, Clone)]
@@ -32,6 +54,7 @@ pub struct Token {
 /// the profile, then instance metadata with a short bound.
 pub async fn discover_region(profile: Option<&str>) -> Option<String> {
     let imds = aws_config::imds::Client::builder()
+        .configure(&ProviderConfig::default().with_http_client(HTTP_CLIENT.clone()))
         .connect_timeout(Duration::from_millis(300))
         .read_timeout(Duration::from_millis(500))
         .max_attempts(1)
@@ -62,8 +85,9 @@ pub async fn sdk_config(
     global_profile: Option<&str>,
     credentials: &Credentials,
 ) -> SdkConfig {
-    let mut loader =
-        aws_config::defaults(BehaviorVersion::latest()).region(Region::new(region.to_string()));
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new(region.to_string()))
+        .http_client(HTTP_CLIENT.clone());
     if let Some(profile) = global_profile {
         loader = loader.profile_name(profile);
     }
@@ -72,6 +96,7 @@ pub async fn sdk_config(
     if let Some(profile) = &credentials.profile {
         loader = loader.credentials_provider(
             aws_config::profile::ProfileFileCredentialsProvider::builder()
+                .configure(&ProviderConfig::default().with_http_client(HTTP_CLIENT.clone()))
                 .profile_name(profile)
                 .build(),
         );

@@ -1,0 +1,116 @@
+//! The HTTPS client (rustls with ring, the system trust store) against moto serving TLS with
+//! a certificate from a CA made here: trusted through `SSL_CERT_FILE`, it logs in; without
+//! it, the certificate is refused and nothing is written.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::*;
+
+const HOST: &str = "111122223333.dkr.ecr.us-east-1.amazonaws.com";
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new(require("openssl"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A CA and a certificate for `localhost` signed by it, in `dir`.
+fn make_certificates(dir: &Path) {
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=ecr-login TLS test CA",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.crt",
+        ],
+    );
+    openssl(
+        dir,
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=localhost",
+            "-keyout",
+            "tls.key",
+            "-out",
+            "tls.csr",
+        ],
+    );
+    std::fs::write(dir.join("san.ext"), "subjectAltName=DNS:localhost\n").unwrap();
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "tls.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            "san.ext",
+            "-out",
+            "tls.crt",
+        ],
+    );
+}
+
+#[test]
+fn logs_in_over_tls_only_with_the_ca_trusted() {
+    let dir = tempfile::tempdir().unwrap();
+    make_certificates(dir.path());
+    let port = free_port();
+    let _moto = Server::spawn(
+        &format!(
+            "exec moto_server -H 127.0.0.1 -p {port} -c {dir}/tls.crt -k {dir}/tls.key",
+            dir = dir.path().display()
+        ),
+        port,
+        &dir.path().join("moto.log"),
+    );
+    let endpoint = format!("https://localhost:{port}");
+
+    let mut untrusted = Run::new(&endpoint).args([HOST]);
+    let done = untrusted.run();
+    assert_ne!(done.code(), 0, "logged in through an unknown CA");
+    assert!(
+        done.stderr().to_lowercase().contains("certificate"),
+        "{}",
+        done.stderr()
+    );
+    assert!(!untrusted.config_json().exists());
+
+    let mut trusted = Run::new(&endpoint)
+        .env("SSL_CERT_FILE", dir.path().join("ca.crt"))
+        .args([HOST]);
+    trusted.run().expect_code(0);
+    let auth = auth_of(&trusted.config_json(), HOST).expect("an entry for the registry");
+    assert!(auth.starts_with("AWS:"), "{auth}");
+}
