@@ -21,7 +21,7 @@ const QUOTA_RATE: u32 = 20;
 const QUOTA_BURST: u32 = 200;
 
 /// The settings of the shipped units that decide when ecr-login runs, in seconds.
-#[derive(Debug, PartialEq)]
+#[derive(Debug, PartialEq, Clone, Copy)]
 struct Schedule {
     on_boot: u64,
     on_active: u64,
@@ -69,6 +69,20 @@ fn schedule(timer: &str, service: &str) -> Schedule {
         restart_sec: (service.get("Restart").map(String::as_str) == Some("on-failure"))
             .then(|| span(service.get("RestartSec").map_or("100ms", String::as_str)).max(1)),
         min_valid,
+    }
+}
+
+impl std::fmt::Display for Schedule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "OnBootSec={}s OnUnitActiveSec={}s RandomizedDelaySec={}s RestartSec={}, --min-valid={}",
+            self.on_boot,
+            self.on_active,
+            self.random_delay,
+            self.restart_sec.map_or("none".into(), |s| format!("{s}s")),
+            self.min_valid.map_or("unset".into(), |s| format!("{s}s")),
+        )
     }
 }
 
@@ -216,7 +230,7 @@ fn healthy_fleet_stays_under_the_quota_and_never_expires() {
     let s = shipped();
     let out = simulate(&s, |_| true);
     let runs_per_node = out.total() as f64 / NODES as f64;
-    println!("\nfleet: {NODES} nodes booted at once, 7 days, shipped units: {s:?}");
+    println!("\nfleet: {NODES} nodes booted at once, 7 days; shipped units: {s}");
     println!(
         "  healthy API: {} calls per region ({runs_per_node:.1} per node), mean {:.3}/s",
         out.total(),
@@ -252,7 +266,7 @@ fn healthy_fleet_stays_under_the_quota_and_never_expires() {
 }
 
 #[test]
-fn fleet_recovers_within_one_restart_of_an_outage() {
+fn outage_heals_within_one_restart() {
     let s = shipped();
     let restart = s.restart_sec.expect("Restart=on-failure");
     // Three hours without the API, over the fifth wave of runs (about 44 h after boot)
