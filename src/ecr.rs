@@ -42,6 +42,11 @@ static HTTP_CLIENT: LazyLock<SharedHttpClient> = LazyLock::new(|| {
     })
 });
 
+/// For the providers built outside the SDK config loader (IMDS, a registry's profile).
+fn provider_config() -> ProviderConfig {
+    ProviderConfig::default().with_http_client(HTTP_CLIENT.clone())
+}
+
 /// What ECR handed out for one endpoint; valid for every registry in that region.
 #[derive(Debug, Clone)]
 pub struct Token {
@@ -54,7 +59,7 @@ pub struct Token {
 /// the profile, then instance metadata with a short bound.
 pub async fn discover_region(profile: Option<&str>) -> Option<String> {
     let imds = aws_config::imds::Client::builder()
-        .configure(&ProviderConfig::default().with_http_client(HTTP_CLIENT.clone()))
+        .configure(&provider_config())
         .connect_timeout(Duration::from_millis(300))
         .read_timeout(Duration::from_millis(500))
         .max_attempts(1)
@@ -96,7 +101,7 @@ pub async fn sdk_config(
     if let Some(profile) = &credentials.profile {
         loader = loader.credentials_provider(
             aws_config::profile::ProfileFileCredentialsProvider::builder()
-                .configure(&ProviderConfig::default().with_http_client(HTTP_CLIENT.clone()))
+                .configure(&provider_config())
                 .profile_name(profile)
                 .build(),
         );

@@ -11,75 +11,18 @@ use common::*;
 
 const HOST: &str = "111122223333.dkr.ecr.us-east-1.amazonaws.com";
 
-fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new(require("openssl"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// A CA and a certificate for `localhost` signed by it, in `dir`.
+/// A CA and a certificate for `localhost` signed by it, in `dir` (tests/support/lib.sh).
 fn make_certificates(dir: &Path) {
-    openssl(
-        dir,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=ecr-login TLS test CA",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.crt",
-        ],
-    );
-    openssl(
-        dir,
-        &[
-            "req",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-subj",
-            "/CN=localhost",
-            "-keyout",
-            "tls.key",
-            "-out",
-            "tls.csr",
-        ],
-    );
-    std::fs::write(dir.join("san.ext"), "subjectAltName=DNS:localhost\n").unwrap();
-    openssl(
-        dir,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "tls.csr",
-            "-CA",
-            "ca.crt",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-days",
-            "2",
-            "-extfile",
-            "san.ext",
-            "-out",
-            "tls.crt",
-        ],
-    );
+    require("openssl");
+    let lib = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/lib.sh");
+    let status = Command::new("bash")
+        .arg("-c")
+        .arg(r#"source "$0" && make_tls_cert "$1" localhost"#)
+        .arg(lib)
+        .arg(dir)
+        .status()
+        .unwrap();
+    assert!(status.success(), "make_tls_cert failed");
 }
 
 #[test]

@@ -59,12 +59,7 @@ printf '127.0.0.1 localhost\n10.200.0.1 %s\n10.200.0.2 %s\n' "$host1" "$host2" >
 echo "nameserver 127.0.0.1" >/etc/resolv.conf
 
 # A CA of our own and a server certificate for both names.
-openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=ecr-login test CA" \
-    -keyout "$work/ca.key" -out "$work/ca.crt" 2>/dev/null
-openssl req -newkey rsa:2048 -nodes -subj "/CN=$host1" -keyout "$work/tls.key" -out "$work/tls.csr" 2>/dev/null
-printf 'subjectAltName=DNS:%s,DNS:%s\n' "$host1" "$host2" >"$work/san.ext"
-openssl x509 -req -in "$work/tls.csr" -CA "$work/ca.crt" -CAkey "$work/ca.key" -CAcreateserial \
-    -days 2 -extfile "$work/san.ext" -out "$work/tls.crt" 2>/dev/null
+make_tls_cert "$work" "$host1" "$host2"
 for host in "$host1" "$host2"; do
     mkdir -p "/etc/docker/certs.d/$host" "/etc/containers/certs.d/$host"
     cp "$work/ca.crt" "/etc/docker/certs.d/$host/ca.crt"

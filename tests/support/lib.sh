@@ -25,3 +25,18 @@ token = json.load(urllib.request.urlopen(req))["authorizationData"][0]["authoriz
 print(base64.b64decode(token).decode().split(":", 1)[1])
 PY
 }
+
+# A CA of our own (DIR/ca.crt, DIR/ca.key) and a server certificate it signed for every NAME
+# (DIR/tls.crt, DIR/tls.key), valid for two days.
+make_tls_cert() { # DIR NAME...
+    local dir=$1
+    shift
+    openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=ecr-login test CA" \
+        -keyout "$dir/ca.key" -out "$dir/ca.crt" 2>/dev/null
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=$1" -keyout "$dir/tls.key" -out "$dir/tls.csr" 2>/dev/null
+    local names
+    names=$(printf 'DNS:%s,' "$@")
+    printf 'subjectAltName=%s\n' "${names%,}" >"$dir/san.ext"
+    openssl x509 -req -in "$dir/tls.csr" -CA "$dir/ca.crt" -CAkey "$dir/ca.key" -CAcreateserial \
+        -days 2 -extfile "$dir/san.ext" -out "$dir/tls.crt" 2>/dev/null
+}
