@@ -23,13 +23,15 @@ pub fn lock(target: &Path, deadline: Instant) -> Result<File> {
         .truncate(false)
         .write(true)
         .mode(0o600)
-        // The lock file must not be a symlink planted to make us open something else.
-        .custom_flags(libc::O_NOFOLLOW)
+        // The lock file must not be a symlink planted to make us open something else, nor a
+        // FIFO that blocks the open until someone reads it.
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
         .open(&path)
         .code(
             Code::CantCreat,
             format!("opening lock file {}", path.display()),
         )?;
+    regular_file(&file, &path, "lock file")?;
     loop {
         match file.try_lock() {
             Ok(()) => return Ok(file),
@@ -82,18 +84,9 @@ fn temp_prefix(target: &Path) -> String {
     format!(".{name}.")
 }
 
-/// The current bytes and metadata of a regular file, or `None` if there is none yet.
-pub fn read_existing(path: &Path, what: &str) -> Result<Option<(Vec<u8>, fs::Metadata)>> {
-    let mut file = match File::open(path) {
-        Ok(file) => file,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => {
-            return Err(e).code(
-                Code::CantCreat,
-                format!("reading {what} {}", path.display()),
-            );
-        }
-    };
+/// The metadata of an open file that must be a regular file (not a FIFO, device or
+/// directory, which would block us or make no sense to replace).
+fn regular_file(file: &File, path: &Path, what: &str) -> Result<fs::Metadata> {
     let meta = file
         .metadata()
         .with_context(|| format!("reading {what} {}", path.display()))?;
@@ -103,6 +96,27 @@ pub fn read_existing(path: &Path, what: &str) -> Result<Option<(Vec<u8>, fs::Met
             format!("{what} {} is not a regular file", path.display()),
         ));
     }
+    Ok(meta)
+}
+
+/// The current bytes and metadata of a regular file, or `None` if there is none yet.
+/// Opened without blocking, so a FIFO planted in its place is refused, not waited on.
+pub fn read_existing(path: &Path, what: &str) -> Result<Option<(Vec<u8>, fs::Metadata)>> {
+    let mut file = match OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+    {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => {
+            return Err(e).code(
+                Code::CantCreat,
+                format!("reading {what} {}", path.display()),
+            );
+        }
+    };
+    let meta = regular_file(&file, path, what)?;
     let mut bytes = Vec::new();
     file.read_to_end(&mut bytes).code(
         Code::CantCreat,

@@ -2,7 +2,8 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::parser::ValueSource;
+use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -26,6 +27,10 @@ pub struct Cli {
 
     #[command(flatten)]
     pub options: Options,
+
+    /// Options typed on the command line (clap ids), as opposed to set in the environment.
+    #[arg(skip)]
+    pub given: Vec<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -186,6 +191,30 @@ pub struct Options {
 }
 
 impl Cli {
+    /// Parse a command line, noting which options were typed rather than taken from the
+    /// environment: options a command does not use are refused only when typed.
+    pub fn from_command_line<I, T>(args: I) -> Result<Cli, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        let matches = Cli::command().try_get_matches_from(args)?;
+        let mut cli = Cli::from_arg_matches(&matches)?;
+        let mut given = typed(&matches);
+        if let Some((_, sub)) = matches.subcommand() {
+            given.extend(typed(sub));
+        }
+        given.sort();
+        given.dedup();
+        cli.given = given;
+        Ok(cli)
+    }
+
+    /// Whether the option with this clap id was typed on the command line.
+    pub fn given(&self, id: &str) -> bool {
+        self.given.iter().any(|g| g == id)
+    }
+
     /// The registries given on the command line, whichever form (`login X` or `X`) was used.
     pub fn registries(&self) -> &[String] {
         match &self.command {
@@ -199,6 +228,14 @@ impl Cli {
             },
         }
     }
+}
+
+fn typed(matches: &ArgMatches) -> Vec<String> {
+    matches
+        .ids()
+        .filter(|id| matches.value_source(id.as_str()) == Some(ValueSource::CommandLine))
+        .map(|id| id.to_string())
+        .collect()
 }
 
 #[cfg(test)]
@@ -255,6 +292,16 @@ mod tests {
             cli.options.method,
             [Method::Config, Method::Archive, Method::KubeSecret]
         );
+    }
+
+    #[test]
+    fn typed_options_are_told_from_the_environment() {
+        let cli =
+            Cli::from_command_line(["ecr-login", "status", "--every", "1h", "--json"]).unwrap();
+        assert!(cli.given("every"));
+        assert!(!cli.given("min_valid"));
+        let cli = Cli::from_command_line(["ecr-login", "--method", "podman", "logout"]).unwrap();
+        assert!(cli.given("method"));
     }
 
     #[test]

@@ -1,21 +1,20 @@
 //! The Docker `config.json`: locked read, merge of `auths[host]` that keeps everything else,
 //! atomic write; hosts routed to a credential store are stored through its helper instead.
 
-use std::fs;
-use std::io::{self, Write};
+use std::fs::{self, File};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Instant;
 
 use anyhow::{Context, Result};
 use base64::Engine;
 use serde_json::{Map, Value};
 
-use crate::atomic_file;
 use crate::exit::{Code, ResultExt, fail};
+use crate::owner::{self, ActingAs};
 use crate::secret::Secret;
+use crate::{atomic_file, child};
 
 /// One registry's credentials to store.
 pub struct Entry<'a> {
@@ -45,20 +44,21 @@ pub fn store(
     deadline: Instant,
     default_store: Option<&str>,
 ) -> Result<Vec<Result<Stored>>> {
-    let dir = file.parent().unwrap_or(Path::new("."));
+    let acting = owner::act_as_owner_of(file)?;
     atomic_file::create_parent_dir(file)?;
-    let _lock = atomic_file::lock(file, deadline)?;
-    let target = resolve_target(file, dir)?;
+    let (target, _lock) = lock_target(file, deadline)?;
     atomic_file::remove_stale_temp_files(&target);
     let existing = atomic_file::read_existing(&target, "docker config")?;
     let mut config = parse(
         existing.as_ref().map(|(bytes, _)| bytes.as_slice()),
         &target,
     )?;
+    // Docker decides on its default store once, from the file as it reads it.
+    let default_store = default_store.filter(|_| !contains_auth(&config));
 
     let mut results: Vec<Result<Stored>> = entries
         .iter()
-        .map(|entry| store_entry(&mut config, entry, default_store, deadline))
+        .map(|entry| store_entry(&mut config, entry, default_store, &acting, deadline))
         .collect();
 
     // Rewrite only for a new `auths` entry: hosts stored through helpers leave the file as it is.
@@ -87,12 +87,13 @@ fn store_entry(
     config: &mut Map<String, Value>,
     entry: &Entry,
     default_store: Option<&str>,
+    acting: &ActingAs,
     deadline: Instant,
 ) -> Result<Stored> {
     let Some(helper) = credential_helper(config, entry.host, default_store) else {
         return set_auth(config, entry).map(|()| Stored::Auths);
     };
-    match store_with_helper(&helper, entry, deadline) {
+    match store_with_helper(&helper, entry, acting, deadline) {
         Ok(()) => Ok(Stored::Helper(helper)),
         // Name the surprise when nothing in config.json asked for this store.
         Err(e) if credential_helper(config, entry.host, None).is_none() => Err(e.context(format!(
@@ -103,16 +104,39 @@ fn store_entry(
     }
 }
 
+/// Lock the file that will really be written, the target of a symlinked `config.json`, so
+/// runs that reach one file by different paths still take turns. A link changed while we
+/// waited for the lock is followed again.
+fn lock_target(file: &Path, deadline: Instant) -> Result<(PathBuf, File)> {
+    loop {
+        let target = resolve_target(file)?;
+        let lock = atomic_file::lock(&target, deadline)?;
+        if resolve_target(file)? == target {
+            return Ok((target, lock));
+        }
+        if Instant::now() >= deadline {
+            return Err(fail(
+                Code::TempFail,
+                format!(
+                    "{} kept changing while ecr-login waited for it",
+                    file.display()
+                ),
+            ));
+        }
+    }
+}
+
 /// Where to write: `config.json` itself, or the file its symlink points to, as docker does,
 /// but only inside a directory owned by the same user as the docker config directory, so a
 /// root-run job cannot be steered into writing elsewhere.
-fn resolve_target(path: &Path, dir: &Path) -> Result<PathBuf> {
+fn resolve_target(path: &Path) -> Result<PathBuf> {
     let is_link = fs::symlink_metadata(path)
         .map(|m| m.file_type().is_symlink())
         .unwrap_or(false);
     if !is_link {
         return Ok(path.to_path_buf());
     }
+    let dir = path.parent().unwrap_or(Path::new("."));
     let target = fs::canonicalize(path).code(
         Code::CantCreat,
         format!(
@@ -161,26 +185,41 @@ pub fn parse(bytes: Option<&[u8]>, path: &Path) -> Result<Map<String, Value>> {
     }
 }
 
-/// Docker's rule: `credHelpers[host]` first, then `credsStore`, then the platform's default
-/// store if its helper is installed, else the file itself.
+/// Docker's rule (docker/cli `GetCredentialsStore`): an entry in `credHelpers[host]` decides
+/// (`""` means the file itself), then `credsStore`, then the platform's default store, which
+/// docker applies only to a file without any credentials of its own (`ContainsAuth`; the
+/// caller passes `None` for such a file).
 pub fn credential_helper(
     config: &Map<String, Value>,
     host: &str,
     default_store: Option<&str>,
 ) -> Option<String> {
-    let named = |v: Option<&Value>| {
-        v.and_then(Value::as_str)
-            .filter(|s| !s.is_empty())
-            .map(str::to_string)
+    if let Some(named) = config.get("credHelpers").and_then(|h| h.get(host)) {
+        return named.as_str().filter(|s| !s.is_empty()).map(str::to_string);
+    }
+    let store = config.get("credsStore").and_then(Value::as_str);
+    match store.filter(|s| !s.is_empty()) {
+        Some(store) => Some(store.to_string()),
+        None => default_store.map(str::to_string),
+    }
+}
+
+/// docker/cli `ConfigFile.ContainsAuth`: a store, a helper, or any `auths` entry. Only a file
+/// without any of them gets the platform's default store.
+pub fn contains_auth(config: &Map<String, Value>) -> bool {
+    let filled = |key| {
+        config
+            .get(key)
+            .and_then(Value::as_object)
+            .is_some_and(|m| !m.is_empty())
     };
-    named(config.get("credHelpers").and_then(|h| h.get(host)))
-        .or_else(|| named(config.get("credsStore")))
-        .or_else(|| default_store.map(str::to_string))
+    let store = config.get("credsStore").and_then(Value::as_str);
+    filled("auths") || filled("credHelpers") || store.is_some_and(|s| !s.is_empty())
 }
 
 /// The docker CLI on Linux uses `pass` (when `pass` is installed) or `secretservice` as the
-/// store whenever config.json names none and the helper is on PATH; it then ignores `auths`.
-/// Mirror that, so what we write is what docker reads.
+/// store for a config that names none and holds no credentials, if the helper is on PATH;
+/// it then ignores `auths`. Mirror that, so what we write is what docker reads.
 pub fn detect_default_store() -> Option<&'static str> {
     let platform = if on_path("pass") {
         "pass"
@@ -231,119 +270,111 @@ pub fn serialize(config: &Map<String, Value>) -> Vec<u8> {
 }
 
 /// `docker-credential-NAME store` with the credentials as JSON on stdin, as docker does.
-fn store_with_helper(name: &str, entry: &Entry, deadline: Instant) -> Result<()> {
+fn store_with_helper(
+    name: &str,
+    entry: &Entry,
+    acting: &ActingAs,
+    deadline: Instant,
+) -> Result<()> {
     let payload = serde_json::json!({
         "ServerURL": entry.host,
         "Username": entry.username,
         "Secret": entry.password.expose(),
     });
-    run_helper(
-        name,
-        "store",
-        payload.to_string().as_bytes(),
-        Some(entry.password),
-        deadline,
-    )
-    .map(drop)
+    let helper = Helper { name, acting };
+    helper
+        .run(
+            "store",
+            payload.to_string().as_bytes(),
+            Some(entry.password),
+            deadline,
+        )
+        .map(drop)
 }
 
-/// What a credential helper holds for `host`: `Some("user:secret")`, or `None` if nothing.
-fn get_from_helper(name: &str, host: &str, deadline: Instant) -> Result<Option<Secret>> {
-    match run_helper(name, "get", host.as_bytes(), None, deadline) {
-        Ok(stdout) => {
-            let value: Value = serde_json::from_slice(&stdout).map_err(|_| {
-                fail(
-                    Code::Protocol,
-                    format!("docker-credential-{name} get answered something other than JSON"),
-                )
-            })?;
-            let field = |k| value.get(k).and_then(Value::as_str).unwrap_or_default();
-            Ok(Some(Secret::new(format!(
-                "{}:{}",
-                field("Username"),
-                field("Secret")
-            ))))
-        }
-        // The helpers' protocol: "credentials not found in native keychain" on a miss.
-        Err(e) if format!("{e:#}").contains("credentials not found") => Ok(None),
-        Err(e) => Err(e),
-    }
+/// A credential helper, run as whoever owns the docker config.
+struct Helper<'a> {
+    name: &'a str,
+    acting: &'a ActingAs,
 }
 
-/// Run `docker-credential-NAME ACTION` with `input` on stdin, bounded by `deadline`; its
-/// stdout on success. `secret`, if given, is masked in any error text.
-fn run_helper(
-    name: &str,
-    action: &str,
-    input: &[u8],
-    secret: Option<&Secret>,
-    deadline: Instant,
-) -> Result<Vec<u8>> {
-    let program = format!("docker-credential-{name}");
-    let mut child = match Command::new(&program)
-        .arg(action)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-    {
-        Ok(child) => child,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            return Err(fail(
-                Code::Unavailable,
-                format!(
-                    "credential helper {program} (named by the docker config) is not installed"
-                ),
-            ));
+impl Helper<'_> {
+    /// What it holds for `host`: `Some("user:secret")`, or `None` if nothing.
+    fn get(&self, host: &str, deadline: Instant) -> Result<Option<Secret>> {
+        match self.run("get", host.as_bytes(), None, deadline) {
+            Ok(stdout) => {
+                let value: Value = serde_json::from_slice(&stdout).map_err(|_| {
+                    fail(
+                        Code::Protocol,
+                        format!(
+                            "docker-credential-{} get answered something other than JSON",
+                            self.name
+                        ),
+                    )
+                })?;
+                let field = |k| value.get(k).and_then(Value::as_str).unwrap_or_default();
+                Ok(Some(Secret::new(format!(
+                    "{}:{}",
+                    field("Username"),
+                    field("Secret")
+                ))))
+            }
+            // The helpers' protocol: "credentials not found in native keychain" on a miss.
+            Err(e) if format!("{e:#}").contains("credentials not found") => Ok(None),
+            Err(e) => Err(e),
         }
-        Err(e) => return Err(e).code(Code::Unavailable, format!("running {program}")),
-    };
-    if let Some(mut stdin) = child.stdin.take() {
-        // A helper that exits early closes the pipe; its exit status tells the story.
-        let _ = stdin.write_all(input);
     }
-    // Drain stdout while waiting: a `get` answer could outgrow the pipe buffer.
-    let mut stdout = child.stdout.take().expect("piped");
-    let reader = thread::spawn(move || {
-        let mut out = Vec::new();
-        let _ = io::Read::read_to_end(&mut stdout, &mut out);
-        out
-    });
-    let status = loop {
-        if let Some(status) = child.try_wait().context("waiting for credential helper")? {
-            break status;
+
+    /// `docker-credential-NAME ACTION` with `input` on stdin, bounded by `deadline`; its
+    /// stdout on success. `secret`, if given, is masked in any error text.
+    fn run(
+        &self,
+        action: &str,
+        input: &[u8],
+        secret: Option<&Secret>,
+        deadline: Instant,
+    ) -> Result<Vec<u8>> {
+        let program = format!("docker-credential-{}", self.name);
+        let mut command = Command::new(&program);
+        command.arg(action);
+        self.acting.apply(&mut command);
+        let output = match child::run(command, input, deadline) {
+            Ok(output) => output,
+            Err(child::Failure::Spawn(e)) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(fail(
+                    Code::Unavailable,
+                    format!(
+                        "credential helper {program} (named by the docker config) is not installed"
+                    ),
+                ));
+            }
+            Err(child::Failure::Spawn(e)) => {
+                return Err(e).code(Code::Unavailable, format!("running {program}"));
+            }
+            Err(child::Failure::Deadline) => {
+                return Err(fail(
+                    Code::TempFail,
+                    format!("{program} {action} did not finish before the deadline (killed)"),
+                ));
+            }
+        };
+        if output.status.success() {
+            return Ok(output.stdout);
         }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(fail(
-                Code::TempFail,
-                format!("{program} {action} did not finish before the deadline"),
-            ));
-        }
-        thread::sleep(Duration::from_millis(10));
-    };
-    let stdout = reader.join().unwrap_or_default();
-    if status.success() {
-        return Ok(stdout);
+        let text =
+            String::from_utf8_lossy(&output.stdout) + String::from_utf8_lossy(&output.stderr);
+        let first = text
+            .trim()
+            .lines()
+            .next()
+            .unwrap_or("no output")
+            .to_string();
+        let said = secret.map_or(first.clone(), |s| s.redact(&first));
+        Err(fail(
+            Code::CantCreat,
+            format!("{program} {action} failed ({}): {said}", output.status),
+        ))
     }
-    // The helper has exited: what it printed is all in the pipes.
-    let mut stderr = Vec::new();
-    if let Some(mut pipe) = child.stderr.take() {
-        let _ = io::Read::read_to_end(&mut pipe, &mut stderr);
-    }
-    let text = String::from_utf8_lossy(&stdout) + String::from_utf8_lossy(&stderr);
-    let first = text
-        .trim()
-        .lines()
-        .next()
-        .unwrap_or("no output")
-        .to_string();
-    let said = secret.map_or(first.clone(), |s| s.redact(&first));
-    Err(fail(
-        Code::CantCreat,
-        format!("{program} {action} failed ({status}): {said}"),
-    ))
 }
 
 /// Fingerprint of `auths[host].auth` (decoded `user:password`), if there is one.
@@ -377,10 +408,16 @@ pub fn held(
     default_store: Option<&str>,
     deadline: Instant,
 ) -> Result<Held> {
+    let acting = owner::act_as_owner_of(file)?;
     let existing = atomic_file::read_existing(file, "docker config")?;
     let config = parse(existing.as_ref().map(|(b, _)| b.as_slice()), file)?;
-    if let Some(helper) = credential_helper(&config, host, default_store) {
-        return Ok(match get_from_helper(&helper, host, deadline)? {
+    let default_store = default_store.filter(|_| !contains_auth(&config));
+    if let Some(name) = credential_helper(&config, host, default_store) {
+        let helper = Helper {
+            name: &name,
+            acting: &acting,
+        };
+        return Ok(match helper.get(host, deadline)? {
             Some(pair) => Held::Present(crate::state::fingerprint_of(pair.expose().as_bytes())),
             None => Held::Absent,
         });
@@ -398,31 +435,38 @@ pub enum Removal {
 }
 
 /// Remove `host` from `file` (or its helper) if what is there is still ours (`fingerprint`).
+/// With `dry_run`, only say what would happen.
 pub fn remove(
     file: &Path,
     host: &str,
     fingerprint: &str,
     default_store: Option<&str>,
     deadline: Instant,
+    dry_run: bool,
 ) -> Result<Removal> {
-    let dir = file.parent().unwrap_or(Path::new("."));
-    if !file.exists() {
+    let acting = owner::act_as_owner_of(file)?;
+    if fs::symlink_metadata(file).is_err() {
         return Ok(Removal::Absent);
     }
-    let _lock = atomic_file::lock(file, deadline)?;
-    let target = resolve_target(file, dir)?;
+    let (target, _lock) = lock_target(file, deadline)?;
     let Some((bytes, meta)) = atomic_file::read_existing(&target, "docker config")? else {
         return Ok(Removal::Absent);
     };
     let mut config = parse(Some(&bytes), &target)?;
-    if let Some(helper) = credential_helper(&config, host, default_store) {
-        return match get_from_helper(&helper, host, deadline)? {
+    let default_store = default_store.filter(|_| !contains_auth(&config));
+    if let Some(name) = credential_helper(&config, host, default_store) {
+        let helper = Helper {
+            name: &name,
+            acting: &acting,
+        };
+        return match helper.get(host, deadline)? {
             None => Ok(Removal::Absent),
             Some(pair) if crate::state::fingerprint_of(pair.expose().as_bytes()) != fingerprint => {
                 Ok(Removal::Changed)
             }
+            Some(_) if dry_run => Ok(Removal::Removed),
             Some(_) => {
-                run_helper(&helper, "erase", host.as_bytes(), None, deadline)?;
+                helper.run("erase", host.as_bytes(), None, deadline)?;
                 Ok(Removal::Removed)
             }
         };
@@ -430,6 +474,7 @@ pub fn remove(
     match auth_fingerprint(&config, host) {
         None => Ok(Removal::Absent),
         Some(found) if found != fingerprint => Ok(Removal::Changed),
+        Some(_) if dry_run => Ok(Removal::Removed),
         Some(_) => {
             remove_auth(&mut config, host);
             atomic_file::write(&target, &serialize(&config), Some(&meta))
@@ -442,6 +487,7 @@ pub fn remove(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     fn entry<'a>(host: &'a str, password: &'a Secret) -> Entry<'a> {
         Entry {
@@ -540,7 +586,8 @@ mod tests {
         .unwrap();
         let helper = |c, host, default| credential_helper(c, host, default);
         assert_eq!(helper(&config, "a", None).as_deref(), Some("ecr-login"));
-        assert_eq!(helper(&config, "b", None).as_deref(), Some("pass"));
+        // An empty credHelpers entry sends the host to the file, whatever credsStore says.
+        assert_eq!(helper(&config, "b", None), None);
         assert_eq!(
             helper(&config, "c", Some("secretservice")).as_deref(),
             Some("pass")
@@ -551,6 +598,20 @@ mod tests {
             helper(&plain, "a", Some("secretservice")).as_deref(),
             Some("secretservice")
         );
+        // Docker applies the default store only to a file holding no credentials.
+        assert!(!contains_auth(&plain));
+        for holding in [
+            &br#"{"auths": {"ghcr.io": {}}}"#[..],
+            br#"{"credHelpers": {"x": "y"}}"#,
+            br#"{"credsStore": "pass"}"#,
+        ] {
+            assert!(contains_auth(
+                &parse(Some(holding), Path::new("c")).unwrap()
+            ));
+        }
+        assert!(!contains_auth(
+            &parse(Some(br#"{"auths": {}, "credHelpers": {}}"#), Path::new("c")).unwrap()
+        ));
     }
 
     #[test]

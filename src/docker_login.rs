@@ -1,78 +1,50 @@
 //! The `docker` method: `DOCKER_BIN login --username AWS --password-stdin HOST`, token on
-//! stdin only, failures mapped to exit codes.
+//! stdin only, failures mapped to exit codes. Run as the owner of the docker config.
 
-use std::io;
 use std::path::Path;
-use std::process::Stdio;
+use std::process::Command;
+use std::time::Instant;
 
-use anyhow::{Context, Result};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::process::Command;
-use tokio::time::Instant;
+use anyhow::Result;
 
+use crate::child;
+use crate::docker_config::Entry;
 use crate::exit::{Code, fail};
-use crate::secret::Secret;
+use crate::owner;
 
-pub async fn login(
+pub fn login(
     docker_bin: &Path,
     docker_config: &Path,
-    host: &str,
-    username: &str,
-    password: &Secret,
+    entry: &Entry,
     deadline: Instant,
 ) -> Result<()> {
     let bin = docker_bin.display();
-    let mut child = match Command::new(docker_bin)
-        .args(["login", "--username", username, "--password-stdin", host])
+    let host = entry.host;
+    let acting = owner::act_as_owner_of(&docker_config.join("config.json"))?;
+    let mut command = Command::new(docker_bin);
+    command
+        .args([
+            "login",
+            "--username",
+            entry.username,
+            "--password-stdin",
+            host,
+        ])
         // DOCKER_CONFIG rather than `--config`: podman's docker shim honours the variable too.
-        .env("DOCKER_CONFIG", docker_config)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-    {
-        Ok(child) => child,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+        .env("DOCKER_CONFIG", docker_config);
+    acting.apply(&mut command);
+    let output = match child::run(command, entry.password.expose().as_bytes(), deadline) {
+        Ok(output) => output,
+        Err(child::Failure::Spawn(e)) if e.kind() == std::io::ErrorKind::NotFound => {
             return Err(fail(
                 Code::Unavailable,
                 format!("{bin} not found: install docker or set --docker-bin"),
             ));
         }
-        Err(e) => {
+        Err(child::Failure::Spawn(e)) => {
             return Err(fail(Code::Unavailable, format!("running {bin}: {e}")));
         }
-    };
-    let mut stdin = child.stdin.take().context("opening docker's stdin")?;
-    let (mut out, mut err) = (child.stdout.take(), child.stderr.take());
-    let talk = async {
-        // A docker that exits early closes the pipe; its exit status tells the story.
-        let _ = stdin.write_all(password.expose().as_bytes()).await;
-        drop(stdin);
-        let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
-        let read_out = async {
-            if let Some(pipe) = out.as_mut() {
-                let _ = pipe.read_to_end(&mut stdout).await;
-            }
-        };
-        let read_err = async {
-            if let Some(pipe) = err.as_mut() {
-                let _ = pipe.read_to_end(&mut stderr).await;
-            }
-        };
-        tokio::join!(read_out, read_err);
-        child.wait().await.map(|status| std::process::Output {
-            status,
-            stdout,
-            stderr,
-        })
-    };
-    let finished = tokio::time::timeout_at(deadline, talk).await;
-    let output = match finished {
-        Ok(output) => output.with_context(|| format!("waiting for {bin} login"))?,
-        Err(_) => {
-            // Kill and reap it: a hung docker must not outlive us, not even as a zombie.
-            let _ = child.kill().await;
+        Err(child::Failure::Deadline) => {
             return Err(fail(
                 Code::TempFail,
                 format!("{bin} login {host} did not finish before the deadline (killed)"),
@@ -84,7 +56,7 @@ pub async fn login(
     }
     let stderr = String::from_utf8_lossy(&output.stderr);
     let (code, line) = classify_login_error(&stderr);
-    let said = password.redact(line.unwrap_or("no output"));
+    let said = entry.password.redact(line.unwrap_or("no output"));
     Err(fail(
         code,
         format!("{bin} login {host} failed ({}): {said}", output.status),

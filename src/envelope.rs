@@ -1,6 +1,7 @@
-//! A docker config carried inside another file that ecr-login owns (the archive, the Secret
+//! A docker config carried inside another file that ecr-login writes (the archive, the Secret
 //! manifest): the same locked merge, read-back and removal for both, each format supplying
-//! only how to open and seal it.
+//! only how to open and seal it. Opening remembers what else the file holds, so sealing
+//! writes it back unchanged.
 
 use std::path::Path;
 use std::time::Instant;
@@ -10,22 +11,29 @@ use serde_json::{Map, Value};
 
 use crate::atomic_file;
 use crate::docker_config::{self, Entry, Held, Removal};
+use crate::owner;
 
 pub trait Envelope {
     /// What the file is, for messages ("archive").
     fn what(&self) -> &'static str;
     /// The docker config inside; a file that is not ours is refused (left untouched).
-    fn open(&self, bytes: &[u8], path: &Path) -> Result<Map<String, Value>>;
+    fn open(&mut self, bytes: &[u8], path: &Path) -> Result<Map<String, Value>>;
+    /// The whole file again, with `config` inside and everything else as opened.
     fn seal(&self, config: &Map<String, Value>) -> Result<Vec<u8>>;
+    /// Whether the opened file holds more than the docker config (then it is never deleted).
+    fn holds_more(&self) -> bool {
+        false
+    }
 }
 
 /// Merge `entries` into the config inside `path` and replace the file atomically.
 pub fn store(
-    envelope: &impl Envelope,
+    envelope: &mut impl Envelope,
     path: &Path,
     entries: &[Entry],
     deadline: Instant,
 ) -> Result<()> {
+    let _acting = owner::act_as_owner_of(path)?;
     atomic_file::create_parent_dir(path)?;
     let _lock = atomic_file::lock(path, deadline)?;
     atomic_file::remove_stale_temp_files(path);
@@ -46,7 +54,8 @@ pub fn store(
 }
 
 /// What the file holds for `host`.
-pub fn held(envelope: &impl Envelope, path: &Path, host: &str) -> Result<Held> {
+pub fn held(envelope: &mut impl Envelope, path: &Path, host: &str) -> Result<Held> {
+    let _acting = owner::act_as_owner_of(path)?;
     let Some((bytes, _)) = atomic_file::read_existing(path, envelope.what())? else {
         return Ok(Held::Absent);
     };
@@ -55,15 +64,17 @@ pub fn held(envelope: &impl Envelope, path: &Path, host: &str) -> Result<Held> {
 }
 
 /// Remove `host` if the file still holds our credentials; a file left with nothing in it is
-/// deleted (ecr-login made it).
+/// deleted (ecr-login made it). With `dry_run`, only say what would happen.
 pub fn remove(
-    envelope: &impl Envelope,
+    envelope: &mut impl Envelope,
     path: &Path,
     host: &str,
     fingerprint: &str,
     deadline: Instant,
+    dry_run: bool,
 ) -> Result<Removal> {
-    if !path.exists() {
+    let _acting = owner::act_as_owner_of(path)?;
+    if std::fs::symlink_metadata(path).is_err() {
         return Ok(Removal::Absent);
     }
     let _lock = atomic_file::lock(path, deadline)?;
@@ -74,12 +85,13 @@ pub fn remove(
     match docker_config::auth_fingerprint(&config, host) {
         None => return Ok(Removal::Absent),
         Some(found) if found != fingerprint => return Ok(Removal::Changed),
+        Some(_) if dry_run => return Ok(Removal::Removed),
         Some(_) => docker_config::remove_auth(&mut config, host),
     }
     let empty = config
         .iter()
         .all(|(key, value)| key == "auths" && value.as_object().is_some_and(Map::is_empty));
-    if empty {
+    if empty && !envelope.holds_more() {
         std::fs::remove_file(path).with_context(|| format!("removing {}", path.display()))?;
     } else {
         atomic_file::write(path, &envelope.seal(&config)?, Some(&meta))

@@ -1,19 +1,25 @@
 //! `--method kube-secret`: a `kubernetes.io/dockerconfigjson` Secret manifest for
 //! `kubectl apply -f -`, on stdout or in a file (0600, atomic, merged like config.json).
+//! The annotation `ecr-login/expires-at` is when the first of its registries lapses; each
+//! registry's own expiry is kept beside it, so a merge knows the earliest.
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
 use std::time::{Instant, SystemTime};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use base64::Engine;
 use serde_json::{Map, Value, json};
 
 use crate::docker_config::{self, Entry, Held, Removal};
 use crate::envelope::{self, Envelope};
-use crate::exit::{Code, fail};
+use crate::exit::{Code, ResultExt, fail};
+use crate::timestamp;
 
 const KEY: &str = ".dockerconfigjson";
+const EXPIRES_AT: &str = "ecr-login/expires-at";
+const EXPIRIES: &str = "ecr-login/expires-at-by-registry";
 
 /// Which Secret, and where its manifest goes (`None`: stdout).
 pub struct Target<'a> {
@@ -22,10 +28,26 @@ pub struct Target<'a> {
     pub file: Option<&'a Path>,
 }
 
+/// When each registry's token lapses (`None`: not said, which counts as now).
+pub type Expiries = BTreeMap<String, Option<SystemTime>>;
+
 /// A manifest file is an envelope around the docker config.
 struct Manifest<'a> {
     target: &'a Target<'a>,
-    expires: Option<SystemTime>,
+    /// What the opened manifest recorded, updated with this run's tokens.
+    expiries: Expiries,
+    /// This run's tokens, which win over what was recorded.
+    fresh: Expiries,
+}
+
+impl<'a> Manifest<'a> {
+    fn new(target: &'a Target<'a>, fresh: Expiries) -> Manifest<'a> {
+        Manifest {
+            target,
+            expiries: Expiries::new(),
+            fresh,
+        }
+    }
 }
 
 impl Envelope for Manifest<'_> {
@@ -33,47 +55,42 @@ impl Envelope for Manifest<'_> {
         "Secret manifest"
     }
 
-    fn open(&self, bytes: &[u8], path: &Path) -> Result<Map<String, Value>> {
-        config_of(bytes, path)
+    fn open(&mut self, bytes: &[u8], path: &Path) -> Result<Map<String, Value>> {
+        let (config, expiries) = config_of(bytes, path)?;
+        self.expiries = expiries;
+        Ok(config)
     }
 
     fn seal(&self, config: &Map<String, Value>) -> Result<Vec<u8>> {
-        Ok(render(self.target, config, self.expires))
+        let mut expiries = self.expiries.clone();
+        expiries.extend(self.fresh.clone());
+        Ok(render(self.target, config, &expiries))
     }
 }
 
-/// Emit the Secret with `entries`; a file target keeps the other registries it holds.
-pub fn store(
-    target: &Target,
-    entries: &[Entry],
-    expires: Option<SystemTime>,
-    deadline: Instant,
-) -> Result<()> {
+/// Emit the Secret with `entries`, each expiring as `fresh` says; a file target keeps the
+/// other registries it holds.
+pub fn store(target: &Target, entries: &[Entry], fresh: Expiries, deadline: Instant) -> Result<()> {
     let Some(file) = target.file else {
         let mut config = Map::new();
         for entry in entries {
             docker_config::set_auth(&mut config, entry)?;
         }
         let mut out = std::io::stdout().lock();
-        out.write_all(&render(target, &config, expires))
+        // A reader gone before the manifest arrived (a closed pipe) means it was not
+        // delivered: 73, like any target that cannot be written.
+        return out
+            .write_all(&render(target, &config, &fresh))
             .and_then(|()| out.flush())
-            .context("writing the Secret manifest to stdout")?;
-        return Ok(());
+            .code(Code::CantCreat, "writing the Secret manifest to stdout");
     };
-    envelope::store(&Manifest { target, expires }, file, entries, deadline)
+    envelope::store(&mut Manifest::new(target, fresh), file, entries, deadline)
 }
 
 /// What the manifest file holds for `host`.
 pub fn held(target: &Target, host: &str) -> Result<Held> {
     match target.file {
-        Some(file) => envelope::held(
-            &Manifest {
-                target,
-                expires: None,
-            },
-            file,
-            host,
-        ),
+        Some(file) => envelope::held(&mut Manifest::new(target, Expiries::new()), file, host),
         None => Ok(Held::Absent),
     }
 }
@@ -85,30 +102,47 @@ pub fn remove(
     host: &str,
     fingerprint: &str,
     deadline: Instant,
+    dry_run: bool,
 ) -> Result<Removal> {
     match target.file {
         Some(file) => envelope::remove(
-            &Manifest {
-                target,
-                expires: None,
-            },
+            &mut Manifest::new(target, Expiries::new()),
             file,
             host,
             fingerprint,
             deadline,
+            dry_run,
         ),
         None => Ok(Removal::Absent),
     }
 }
 
-/// The manifest: pretty JSON (kubectl reads JSON as YAML), labelled as ours.
-fn render(target: &Target, config: &Map<String, Value>, expires: Option<SystemTime>) -> Vec<u8> {
+/// The manifest: pretty JSON (kubectl reads JSON as YAML), labelled as ours, annotated with
+/// the earliest expiry of the registries it holds (one of unknown expiry: now).
+fn render(target: &Target, config: &Map<String, Value>, expiries: &Expiries) -> Vec<u8> {
     let config_json = serde_json::to_vec(config).expect("a JSON map always serializes");
+    let held: Vec<&String> = config
+        .get("auths")
+        .and_then(Value::as_object)
+        .map(|auths| auths.keys().collect())
+        .unwrap_or_default();
     let mut annotations = Map::new();
-    if let Some(t) = expires {
+    let mut per_registry = Map::new();
+    let mut earliest: Option<SystemTime> = None;
+    for host in held {
+        let expires = expiries.get(host).copied().flatten();
+        let when = expires.unwrap_or_else(SystemTime::now);
+        earliest = Some(earliest.map_or(when, |e| e.min(when)));
+        per_registry.insert(
+            host.clone(),
+            expires.map_or(Value::Null, |t| Value::String(timestamp::rfc3339(t))),
+        );
+    }
+    if let Some(t) = earliest {
+        annotations.insert(EXPIRES_AT.into(), Value::String(timestamp::rfc3339(t)));
         annotations.insert(
-            "ecr-login/expires-at".into(),
-            Value::String(humantime::format_rfc3339_seconds(t).to_string()),
+            EXPIRIES.into(),
+            Value::String(Value::Object(per_registry).to_string()),
         );
     }
     let manifest = json!({
@@ -128,8 +162,9 @@ fn render(target: &Target, config: &Map<String, Value>, expires: Option<SystemTi
     out
 }
 
-/// The docker config inside a manifest we wrote; anything else is refused, untouched.
-fn config_of(bytes: &[u8], file: &Path) -> Result<Map<String, Value>> {
+/// The docker config inside a manifest we wrote, and the expiries it recorded; anything
+/// else is refused, untouched.
+fn config_of(bytes: &[u8], file: &Path) -> Result<(Map<String, Value>, Expiries)> {
     let refuse = |why: &str| {
         fail(
             Code::DataErr,
@@ -149,7 +184,20 @@ fn config_of(bytes: &[u8], file: &Path) -> Result<Map<String, Value>> {
     let json = base64::engine::general_purpose::STANDARD
         .decode(data)
         .map_err(|_| refuse(".dockerconfigjson is not base64"))?;
-    docker_config::parse(Some(&json), file)
+    let config = docker_config::parse(Some(&json), file)?;
+    // Older manifests have no per-registry expiries: their registries count as unknown.
+    let recorded: Map<String, Value> = manifest["metadata"]["annotations"][EXPIRIES]
+        .as_str()
+        .and_then(|text| serde_json::from_str(text).ok())
+        .unwrap_or_default();
+    let expiries = recorded
+        .into_iter()
+        .map(|(host, when)| {
+            let when = when.as_str().and_then(|t| humantime::parse_rfc3339(t).ok());
+            (host, when)
+        })
+        .collect();
+    Ok((config, expiries))
 }
 
 #[cfg(test)]
@@ -174,8 +222,8 @@ mod tests {
             username: "AWS",
             password: &pw,
         };
-        store(&target, &[entry("a.example")], None, deadline).unwrap();
-        store(&target, &[entry("b.example")], None, deadline).unwrap();
+        store(&target, &[entry("a.example")], Expiries::new(), deadline).unwrap();
+        store(&target, &[entry("b.example")], Expiries::new(), deadline).unwrap();
         let manifest: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
         assert_eq!(manifest["metadata"]["namespace"], "ci");
         let fp = crate::state::fingerprint("AWS", &pw);
@@ -184,7 +232,7 @@ mod tests {
             Held::Present(fp.clone())
         );
         assert_eq!(
-            remove(&target, "a.example", &fp, deadline).unwrap(),
+            remove(&target, "a.example", &fp, deadline, false).unwrap(),
             Removal::Removed
         );
         assert_eq!(
@@ -192,9 +240,72 @@ mod tests {
             Held::Present(fp.clone())
         );
         assert_eq!(
-            remove(&target, "b.example", &fp, deadline).unwrap(),
+            remove(&target, "b.example", &fp, deadline, false).unwrap(),
             Removal::Removed
         );
         assert!(!file.exists());
+    }
+
+    #[test]
+    fn the_annotation_is_the_earliest_expiry_of_every_registry_held() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("secret.json");
+        let target = Target {
+            namespace: "ci",
+            name: "ecr",
+            file: Some(&file),
+        };
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let pw = Secret::new("pw".into());
+        let entry = |host| Entry {
+            host,
+            username: "AWS",
+            password: &pw,
+        };
+        let at = |secs| Some(std::time::UNIX_EPOCH + Duration::from_secs(secs));
+        let expiry = |host: &str, when| Expiries::from([(host.to_string(), when)]);
+        let annotation = || {
+            let manifest: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+            manifest["metadata"]["annotations"][EXPIRES_AT]
+                .as_str()
+                .unwrap()
+                .to_string()
+        };
+        // a expires early; b, merged in later, expires late: the Secret lapses with a.
+        store(
+            &target,
+            &[entry("a.example")],
+            expiry("a.example", at(1_900_000_000)),
+            deadline,
+        )
+        .unwrap();
+        store(
+            &target,
+            &[entry("b.example")],
+            expiry("b.example", at(2_000_000_000)),
+            deadline,
+        )
+        .unwrap();
+        assert_eq!(annotation(), "2030-03-17T17:46:40Z");
+        // a refreshed past b: now b is first.
+        store(
+            &target,
+            &[entry("a.example")],
+            expiry("a.example", at(2_100_000_000)),
+            deadline,
+        )
+        .unwrap();
+        assert_eq!(annotation(), "2033-05-18T03:33:20Z");
+        // A token without an expiry lapses now, as far as anyone can tell.
+        store(
+            &target,
+            &[entry("c.example")],
+            expiry("c.example", None),
+            deadline,
+        )
+        .unwrap();
+        let now = SystemTime::now();
+        let said = humantime::parse_rfc3339(&annotation()).unwrap();
+        assert!(said <= now && now.duration_since(said).unwrap() < Duration::from_secs(60));
     }
 }

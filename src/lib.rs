@@ -4,6 +4,7 @@
 
 pub mod archive;
 pub mod atomic_file;
+pub mod child;
 pub mod cli;
 pub mod docker_config;
 pub mod docker_login;
@@ -15,12 +16,14 @@ pub mod logging;
 pub mod login;
 pub mod logout;
 pub mod loop_mode;
+pub mod owner;
 pub mod registry;
 pub mod secret;
 pub mod settings;
 pub mod sink;
 pub mod state;
 pub mod status;
+pub mod timestamp;
 
 use exit::Code;
 
@@ -47,7 +50,7 @@ pub fn run(cli: cli::Cli) -> Code {
             );
         }
     };
-    runtime.block_on(async {
+    let code = runtime.block_on(async {
         match settings.action {
             settings::Action::Login => match settings.every {
                 Some(every) => loop_mode::run(&settings, every).await,
@@ -56,5 +59,9 @@ pub fn run(cli: cli::Cli) -> Code {
             settings::Action::Status { json } => status::run(&settings, json).await,
             settings::Action::Logout => logout::run(&settings).await,
         }
-    })
+    });
+    // A loop stopped by a signal may leave a write waiting for its lock: do not wait for it
+    // (its temp file, if any, is cleaned up by the next run).
+    runtime.shutdown_background();
+    code
 }

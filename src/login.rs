@@ -3,11 +3,11 @@
 //! deadline -> every sink -> state file -> one exit code.
 
 use std::collections::BTreeMap;
-use std::time::SystemTime;
+use std::time::{Instant, SystemTime};
 
 use tokio::task::JoinSet;
-use tokio::time::Instant;
 
+use crate::child;
 use crate::ecr::{self, Token};
 use crate::exit::{Code, classify, fail};
 use crate::logging::{notify_status, timing};
@@ -18,7 +18,7 @@ use crate::state::{self, Record, State};
 use crate::status::{self, Check};
 
 /// Tallies what happened to each registry and keeps the worst code.
-#[derive(Default)]
+#[derive(Debug, Default)]
 pub struct Report {
     pub ok: usize,
     pub skipped: usize,
@@ -50,10 +50,29 @@ pub async fn run(settings: &Settings) -> Code {
     let deadline = Instant::now() + settings.timeout;
     let mut report = Report::default();
 
+    let setup = match ecr::Setup::check(settings.profile.as_deref()).await {
+        Ok(setup) => setup,
+        Err(err) => return fail_early(&err),
+    };
     let mut registries = resolve_registries(settings, &mut report).await;
     let sinks = Sink::configured(settings);
     if let Some(min_valid) = settings.min_valid {
-        registries = skip_still_valid(settings, registries, &sinks, min_valid, &mut report);
+        // Reading sinks can wait on a lock or a credential helper: off the runtime's thread,
+        // so a signal still stops the loop at once.
+        let (settings, sinks) = (settings.clone(), sinks.clone());
+        (registries, report) = tokio::task::spawn_blocking(move || {
+            let kept = skip_still_valid(
+                &settings,
+                registries,
+                &sinks,
+                min_valid,
+                deadline,
+                &mut report,
+            );
+            (kept, report)
+        })
+        .await
+        .expect("the check does not panic");
     }
     if registries.is_empty() {
         return finish(&report, settings);
@@ -71,7 +90,7 @@ pub async fn run(settings: &Settings) -> Code {
         groups.values().map(Vec::len).sum::<usize>(),
         groups.len()
     );
-    let logged_in = fetch_tokens(settings, groups, deadline, &mut report).await;
+    let logged_in = fetch_tokens(settings, &setup, groups, deadline, &mut report).await;
 
     // Lets the tests prove that a bug exits 70 (SOFTWARE); compiled out of release builds.
     #[cfg(debug_assertions)]
@@ -93,13 +112,22 @@ pub async fn run(settings: &Settings) -> Code {
         return finish(&report, settings);
     }
 
-    deliver(settings, &sinks, &logged_in, deadline, &mut report).await;
+    // Writing waits on locks and runs programs: off the runtime's thread, like the check.
+    let report = {
+        let settings = settings.clone();
+        tokio::task::spawn_blocking(move || {
+            deliver(&settings, &sinks, &logged_in, deadline, &mut report);
+            report
+        })
+        .await
+        .expect("delivery does not panic")
+    };
     finish(&report, settings)
 }
 
 /// Every token to every sink; a registry counts as logged in only if every sink took it.
 /// What each sink took is recorded in the state file.
-async fn deliver(
+fn deliver(
     settings: &Settings,
     sinks: &[Sink],
     logged_in: &[(Registry, Token)],
@@ -112,7 +140,7 @@ async fn deliver(
     let mut failures: Vec<Option<anyhow::Error>> = logged_in.iter().map(|_| None).collect();
     let mut records = Vec::new();
     for sink in sinks {
-        let results = sink.deliver(settings, logged_in, deadline).await;
+        let results = sink.deliver(settings, logged_in, deadline);
         timing(format_args!("delivered to {sink}"));
         for (((registry, token), result), failure) in
             logged_in.iter().zip(results).zip(failures.iter_mut())
@@ -142,7 +170,7 @@ async fn deliver(
     report.ok += failures.iter().filter(|f| f.is_none()).count();
     // The credentials are delivered whatever happens here; a state file that cannot be
     // written only costs the next --min-valid run an API call.
-    if let Err(err) = state::update(&settings.state_dir, deadline.into_std(), |state| {
+    if let Err(err) = state::update(&settings.state_dir, deadline, |state| {
         for record in records {
             state::upsert(state, record);
         }
@@ -159,10 +187,10 @@ fn skip_still_valid(
     registries: Vec<Wanted>,
     sinks: &[Sink],
     min_valid: std::time::Duration,
+    deadline: Instant,
     report: &mut Report,
 ) -> Vec<Wanted> {
-    let state = State::load(&settings.state_dir);
-    let deadline = std::time::Instant::now() + settings.timeout;
+    let state = State::load_or_empty(&settings.state_dir);
     registries
         .into_iter()
         .filter(|(registry, _)| {
@@ -213,6 +241,7 @@ fn skip_still_valid(
 /// Returns every registry whose group got a token, sorted by host.
 async fn fetch_tokens(
     settings: &Settings,
+    setup: &ecr::Setup,
     mut groups: BTreeMap<(Endpoint, Credentials), Vec<Registry>>,
     deadline: Instant,
     report: &mut Report,
@@ -228,18 +257,35 @@ async fn fetch_tokens(
     let mut sdks = BTreeMap::new();
     for (_, credentials) in groups.keys() {
         if !sdks.contains_key(credentials) {
-            let sdk = ecr::sdk_config(&home_region, settings.profile.as_deref(), credentials).await;
+            let sdk = ecr::sdk_config(
+                setup,
+                &home_region,
+                settings.profile.as_deref(),
+                credentials,
+            )
+            .await;
             sdks.insert(credentials.clone(), sdk);
         }
     }
     timing("AWS config loaded");
 
     let mut calls = JoinSet::new();
-    for key in groups.keys().cloned() {
-        let sdk = sdks[&key.1].clone();
+    let keys: Vec<_> = groups.keys().cloned().collect();
+    for key in keys {
+        let sdk = match &sdks[&key.1] {
+            Ok(sdk) => sdk.clone(),
+            Err(err) => {
+                let message = format!("{err:#}");
+                let code = classify(err);
+                for registry in groups.remove(&key).unwrap_or_default() {
+                    report.fail(&registry.host, &fail(code, message.clone()));
+                }
+                continue;
+            }
+        };
         calls.spawn(async move {
             let endpoint = &key.0;
-            let call = tokio::time::timeout_at(deadline, ecr::fetch_token(&sdk, endpoint));
+            let call = tokio::time::timeout_at(deadline.into(), ecr::fetch_token(&sdk, endpoint));
             let token = call.await.unwrap_or_else(|_| {
                 Err(fail(
                     Code::TempFail,
@@ -254,6 +300,7 @@ async fn fetch_tokens(
         });
     }
     let mut logged_in = Vec::new();
+    let mut failed = false;
     while let Some(joined) = calls.join_next().await {
         let (key, token) = joined.expect("token tasks do not panic");
         let members = groups.remove(&key).unwrap_or_default();
@@ -263,51 +310,74 @@ async fn fetch_tokens(
                 logged_in.extend(members.into_iter().map(|r| (r, token.clone())));
             }
             Err(err) => {
+                failed = true;
                 for registry in members {
                     report.fail(&registry.host, &err);
                 }
             }
         }
     }
+    if failed {
+        // A credential_process the SDK gave up on (our deadline, or its own) is still
+        // running, maybe with children of its own: nothing of ours should outlive the call.
+        child::kill_descendants();
+    }
     logged_in.sort_by(|a, b| a.0.host.cmp(&b.0.host));
     logged_in
 }
 
-/// Parse every registry; bare accounts get the configured or discovered region. Bad entries
-/// are reported and skipped so the good ones still log in.
+/// Parse every registry; bare accounts get the configured or discovered region. A registry
+/// the settings file gives credentials of its own gets them however it was named. Bad
+/// entries are reported and skipped so the good ones still log in.
 pub async fn resolve_registries(settings: &Settings, report: &mut Report) -> Vec<Wanted> {
-    let mut hosts = Vec::new();
-    let mut accounts = Vec::new();
-    for input in &settings.registries {
-        match registry::parse(&input.name) {
-            Ok(Spec::Host(r)) => hosts.push((r, input.credentials.clone())),
-            Ok(Spec::Account(a)) => accounts.push((a, input.credentials.clone())),
-            Err(e) => report.fail(&input.name, &fail(Code::Usage, e.to_string())),
+    let inputs = || settings.registries.iter().chain(&settings.file_credentials);
+    let needs_region = inputs().any(|i| matches!(registry::parse(&i.name), Ok(Spec::Account(_))));
+    let region = match (&settings.region, needs_region) {
+        (Some(region), _) => Ok(Some(region.clone())),
+        (None, true) => ecr::discover_region(settings.profile.as_deref()).await,
+        (None, false) => Ok(None),
+    };
+    let mut wanted = resolve(&settings.registries, &region, report);
+    let known = resolve(&settings.file_credentials, &region, &mut Report::default());
+    for (registry, credentials) in &mut wanted {
+        if *credentials == Credentials::default()
+            && let Some((_, theirs)) = known.iter().find(|(r, _)| r.host == registry.host)
+        {
+            *credentials = theirs.clone();
         }
     }
-    if !accounts.is_empty() {
-        let region = match &settings.region {
-            Some(region) => Some(region.clone()),
-            None => ecr::discover_region(settings.profile.as_deref()).await,
-        };
-        for (account, credentials) in accounts {
-            let resolved = match &region {
-                Some(region) => Registry::for_account(&account, region)
-                    .map_err(|e| fail(Code::Usage, e.to_string())),
-                None => Err(fail(
+    wanted
+}
+
+fn resolve(
+    inputs: &[crate::settings::RegistryInput],
+    region: &anyhow::Result<Option<String>>,
+    report: &mut Report,
+) -> Vec<Wanted> {
+    let mut hosts: Vec<Wanted> = Vec::new();
+    for input in inputs {
+        let resolved = match registry::parse(&input.name) {
+            Ok(Spec::Host(r)) => Ok(r),
+            Ok(Spec::Account(account)) => match region {
+                Ok(Some(region)) => Registry::for_account(&account, region)
+                    .map_err(|e| fail(input.bad_name_code(), e.to_string())),
+                Ok(None) => Err(fail(
                     Code::Config,
                     "no region for a bare account ID: use --region, ECR_LOGIN_REGION, AWS_REGION, \
                      `region` in the config file or AWS profile, or a full registry hostname",
                 )),
-            };
-            match resolved {
-                Ok(r) => hosts.push((r, credentials)),
-                Err(e) => report.fail(&account, &e),
+                Err(err) => Err(fail(classify(err), format!("{err:#}"))),
+            },
+            Err(e) => Err(fail(input.bad_name_code(), e.to_string())),
+        };
+        match resolved {
+            Ok(r) if !hosts.iter().any(|(h, _)| h.host == r.host) => {
+                hosts.push((r, input.credentials.clone()))
             }
+            Ok(_) => {}
+            Err(e) => report.fail(&input.name, &e),
         }
     }
-    let mut seen = std::collections::HashSet::new();
-    hosts.retain(|(r, _)| seen.insert(r.host.clone()));
     hosts
 }
 
@@ -320,7 +390,7 @@ fn warn_if_expired(endpoint: &Endpoint, token: &Token) {
         log::warn!(
             "the token for {} expired on arrival ({}); check the clock",
             endpoint.region,
-            humantime::format_rfc3339_seconds(expires)
+            crate::timestamp::rfc3339(expires)
         );
     }
 }

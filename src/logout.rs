@@ -1,5 +1,6 @@
 //! `ecr-login logout [REGISTRY...]`: remove what ecr-login wrote, where the state file says
-//! it wrote it, and only if it is still what was written.
+//! it wrote it, and only if it is still what was written. `--dry-run` says what it would
+//! remove and changes nothing.
 
 use std::time::Instant;
 
@@ -7,12 +8,16 @@ use crate::docker_config::Removal;
 use crate::exit::Code;
 use crate::login::{self, Report};
 use crate::settings::Settings;
+use crate::sink::Sink;
 use crate::state::{self, State};
 
 pub async fn run(settings: &Settings) -> Code {
     let deadline = Instant::now() + settings.timeout;
     let mut report = Report::default();
-    let state = State::load(&settings.state_dir);
+    let state = match State::load(&settings.state_dir) {
+        Ok(state) => state,
+        Err(err) => return login::fail_early(&err),
+    };
     let hosts: Option<Vec<String>> = if settings.registries.is_empty() {
         None
     } else {
@@ -24,14 +29,28 @@ pub async fn run(settings: &Settings) -> Code {
                 .collect(),
         )
     };
-    let wanted = |host: &str| hosts.as_ref().is_none_or(|h| h.iter().any(|x| x == host));
+    // Sinks named on the command line narrow the logout to them.
+    let sinks = settings.sinks_chosen.then(|| Sink::configured(settings));
+    let wanted = |host: &str, sink: &Sink| {
+        hosts.as_ref().is_none_or(|h| h.iter().any(|x| x == host))
+            && sinks.as_ref().is_none_or(|s| s.contains(sink))
+    };
+    let (would, verb) = if settings.dry_run {
+        ("would ", "log out")
+    } else {
+        ("", "logged out")
+    };
 
     let mut done = Vec::new();
-    for record in state.records.iter().filter(|r| wanted(&r.registry)) {
+    for record in state
+        .records
+        .iter()
+        .filter(|r| wanted(&r.registry, &r.sink))
+    {
         let (host, sink) = (&record.registry, &record.sink);
-        match sink.remove(host, &record.fingerprint, deadline) {
+        match sink.remove(host, &record.fingerprint, deadline, settings.dry_run) {
             Ok(Removal::Removed) => {
-                log::info!(registry = host.as_str(); "logged out of {host} in {sink}");
+                log::info!(registry = host.as_str(); "{would}{verb} of {host} in {sink}");
                 report.ok += 1;
                 done.push(record.clone());
             }
@@ -63,6 +82,10 @@ pub async fn run(settings: &Settings) -> Code {
         {
             log::info!("{host}: ecr-login has not written it anywhere; nothing to remove");
         }
+    }
+    if settings.dry_run {
+        log::info!("dry run: would remove {} record(s)", done.len());
+        return report.code();
     }
     if !done.is_empty()
         && let Err(err) = state::update(&settings.state_dir, deadline, |state| {

@@ -65,6 +65,9 @@ pub async fn run(settings: &Settings, every: Duration) -> Code {
         }
     }
     notify(NotifyState::Stopping);
+    // Whatever the interrupted run had started (docker, a helper, credential_process) stops
+    // with us.
+    crate::child::kill_all();
     log::info!("stopping on signal");
     Code::Ok
 }

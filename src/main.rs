@@ -1,4 +1,3 @@
-use clap::Parser;
 use ecr_login::exit::Code;
 
 fn main() {
@@ -8,7 +7,7 @@ fn main() {
         eprintln!("ecr-login: internal error (a bug, please report it): {info}");
         std::process::exit(Code::Software.as_i32());
     }));
-    let cli = match ecr_login::cli::Cli::try_parse() {
+    let cli = match ecr_login::cli::Cli::from_command_line(std::env::args_os()) {
         Ok(cli) => cli,
         Err(err) => {
             let _ = err.print();

@@ -2,15 +2,17 @@
 
 use std::fmt;
 
-/// ECR Public's one registry, and the only region its token API runs in.
+/// ECR Public's one registry (and its dual-stack name), and the only region its token API
+/// runs in.
 pub const PUBLIC_HOST: &str = "public.ecr.aws";
+pub const PUBLIC_DUAL_STACK_HOST: &str = "ecr-public.aws.com";
 pub const PUBLIC_REGION: &str = "us-east-1";
 
 /// Shown in every parse error, so the fix is on the screen.
 pub const ACCEPTED_FORMS: &str = "accepted forms: ACCOUNT.dkr.ecr.REGION.amazonaws.com, \
 ACCOUNT.dkr.ecr-fips.REGION.amazonaws.com, ACCOUNT.dkr-ecr.REGION.on.aws, \
-ACCOUNT.dkr.ecr.cn-REGION.amazonaws.com.cn, public.ecr.aws, optionally with https:// and a /path, \
-or a bare 12-digit ACCOUNT with a region set";
+ACCOUNT.dkr.ecr.cn-REGION.amazonaws.com.cn, public.ecr.aws, ecr-public.aws.com, optionally with \
+https:// and a /path, or a bare 12-digit ACCOUNT with a region set";
 
 /// One ECR private registry, fully resolved.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,7 +99,8 @@ impl Registry {
         Endpoint {
             region: self.region.clone(),
             fips: self.fips,
-            dual_stack: self.dual_stack,
+            // ECR Public's two names share one token from one API.
+            dual_stack: self.dual_stack && !self.public,
             public: self.public,
         }
     }
@@ -183,15 +186,15 @@ pub fn parse(input: &str) -> Result<Spec, ParseError> {
             Err(err("an account ID has exactly 12 digits"))
         };
     }
-    if host == PUBLIC_HOST {
+    if host == PUBLIC_HOST || host == PUBLIC_DUAL_STACK_HOST {
         // One registry for every public repository; the path names the repository.
         return Ok(Spec::Host(Registry {
-            host: PUBLIC_HOST.to_string(),
+            host: host.to_string(),
             account: String::new(),
             region: PUBLIC_REGION.to_string(),
             partition: "aws",
             fips: false,
-            dual_stack: false,
+            dual_stack: host == PUBLIC_DUAL_STACK_HOST,
             public: true,
         }));
     }
@@ -205,28 +208,22 @@ pub fn parse(input: &str) -> Result<Spec, ParseError> {
     if !is_account(account) {
         return Err(err("the hostname must start with the 12-digit account ID"));
     }
-    let (flavour, rest) = rest
-        .split_once('.')
-        .ok_or_else(|| err("not an ECR hostname"))?;
-    let (fips, dual_stack_label) = match flavour {
-        "dkr" => match rest.split_once('.') {
-            Some(("ecr", _)) => (false, false),
-            Some(("ecr-fips", _)) => (true, false),
-            _ => return Err(err("expected dkr.ecr or dkr.ecr-fips after the account")),
-        },
-        "dkr-ecr" => (false, true),
-        "dkr-ecr-fips" => (true, true),
+    // `dkr.ecr` and `dkr-ecr` are both in use, with any domain (as the credential helper
+    // accepts them); the domain alone says whether the name is dual-stack.
+    let rest = ["dkr.", "dkr-"]
+        .iter()
+        .find_map(|p| rest.strip_prefix(p))
+        .ok_or_else(|| {
+            err("expected dkr.ecr, dkr.ecr-fips, dkr-ecr or dkr-ecr-fips after the account")
+        })?;
+    let (fips, rest) = match rest.split_once('.') {
+        Some(("ecr", rest)) => (false, rest),
+        Some(("ecr-fips", rest)) => (true, rest),
         _ => {
             return Err(err(
                 "expected dkr.ecr, dkr.ecr-fips, dkr-ecr or dkr-ecr-fips after the account",
             ));
         }
-    };
-    // For the dotted form, step over the `ecr`/`ecr-fips` label already checked above.
-    let rest = if dual_stack_label {
-        rest
-    } else {
-        rest.split_once('.').map(|(_, r)| r).unwrap_or_default()
     };
     let (region, suffix) = rest
         .split_once('.')
@@ -236,18 +233,16 @@ pub fn parse(input: &str) -> Result<Spec, ParseError> {
     }
     let matching = SUFFIXES
         .iter()
-        .filter(|s| s.suffix == suffix && s.dual_stack == dual_stack_label)
+        .filter(|s| s.suffix == suffix)
         .collect::<Vec<_>>();
     if matching.is_empty() {
-        return Err(err(
-            "unknown domain; dual-stack names use dkr-ecr and on.aws",
-        ));
+        return Err(err("unknown domain"));
     }
-    let partition = matching
+    let found = matching
         .iter()
         .find(|s| region_in_partition(region, s))
-        .ok_or_else(|| err("the region does not belong to this domain's partition"))?
-        .partition;
+        .ok_or_else(|| err("the region does not belong to this domain's partition"))?;
+    let (partition, dual_stack_label) = (found.partition, found.dual_stack);
     Ok(Spec::Host(Registry {
         host: host.to_string(),
         account: account.to_string(),
@@ -294,6 +289,11 @@ mod tests {
             ("111122223333.dkr.ecr.eu-isoe-west-1.cloud.adc-e.uk", "111122223333.dkr.ecr.eu-isoe-west-1.cloud.adc-e.uk", "111122223333", "eu-isoe-west-1", "aws-iso-e", false, false),
             ("111122223333.dkr.ecr.us-isof-south-1.csp.hci.ic.gov", "111122223333.dkr.ecr.us-isof-south-1.csp.hci.ic.gov", "111122223333", "us-isof-south-1", "aws-iso-f", false, false),
             ("111122223333.dkr.ecr.eusc-de-east-1.amazonaws.eu", "111122223333.dkr.ecr.eusc-de-east-1.amazonaws.eu", "111122223333", "eusc-de-east-1", "aws-eusc", false, false),
+            // The credential helper's forms: dkr.ecr and dkr-ecr with any domain.
+            ("111122223333.dkr.ecr.cn-north-1.on.amazonwebservices.com.cn", "111122223333.dkr.ecr.cn-north-1.on.amazonwebservices.com.cn", "111122223333", "cn-north-1", "aws-cn", false, true),
+            ("111122223333.dkr.ecr.us-east-1.on.aws", "111122223333.dkr.ecr.us-east-1.on.aws", "111122223333", "us-east-1", "aws", false, true),
+            ("111122223333.dkr-ecr.us-east-1.amazonaws.com", "111122223333.dkr-ecr.us-east-1.amazonaws.com", "111122223333", "us-east-1", "aws", false, false),
+            ("111122223333.dkr.ecr-fips.us-gov-east-1.on.aws", "111122223333.dkr.ecr-fips.us-gov-east-1.on.aws", "111122223333", "us-gov-east-1", "aws-us-gov", true, true),
         ];
         for &(input, h, account, region, partition, fips, dual_stack) in cases {
             let r = host(input);
@@ -329,6 +329,11 @@ mod tests {
             assert!(r.public);
             assert_eq!(r.endpoint().region, "us-east-1");
         }
+        // The dual-stack name is its own docker host, but shares the one token.
+        let dual = host("https://ecr-public.aws.com/docker/library/redis");
+        assert_eq!(dual.host, "ecr-public.aws.com");
+        assert!(dual.public && dual.dual_stack);
+        assert_eq!(dual.endpoint(), host("public.ecr.aws").endpoint());
     }
 
     #[test]
@@ -370,11 +375,10 @@ mod tests {
                 "111122223333.dkr.ecr.us-east-1.amazonaws.org",
                 "unknown domain",
             ),
-            ("111122223333.dkr.ecr.us-east-1.on.aws", "unknown domain"),
-            (
-                "111122223333.dkr-ecr.us-east-1.amazonaws.com",
-                "unknown domain",
-            ),
+            ("111122223333.dkr.ecr.us-east-1.on.aws.cn", "unknown domain"),
+            ("111122223333.dkr_ecr.us-east-1.on.aws", "dkr.ecr"),
+            ("111122223333.dkr-ecr-.us-east-1.on.aws", "dkr.ecr"),
+            ("ecr-public.aws.com.evil", "12-digit account"),
             ("111122223333.dkr.ecr.cn-north-1.amazonaws.com", "partition"),
             (
                 "111122223333.dkr.ecr.us-east-1.amazonaws.com.cn",

@@ -1,18 +1,24 @@
 //! Settings from the config file, `ECR_LOGIN_*` environment and flags, in that order of
-//! precedence, validated into one struct.
+//! precedence, validated into one struct. A bad value exits 64 (USAGE) when it came from the
+//! command line or the environment and 78 (CONFIG) when it came from the settings file.
 
 use std::env;
+use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Result;
 use serde::Deserialize;
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 
 use crate::cli::{Cli, Command, Method};
 use crate::exit::{Code, ResultExt, fail};
+use crate::owner;
 
 pub const DEFAULT_CONFIG_FILE: &str = "/etc/ecr-login/config.toml";
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+/// Longer than any deadline or interval anyone means, short enough never to overflow a clock.
+const LONGEST: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 
 /// `/etc/ecr-login/config.toml`. Keys mirror the long flags.
 #[derive(Debug, Default, Deserialize)]
@@ -21,7 +27,7 @@ struct FileSettings {
     registries: Option<Vec<FileRegistry>>,
     region: Option<String>,
     profile: Option<String>,
-    method: Option<OneOrMany<Method>>,
+    method: Option<Methods>,
     docker_config: Option<PathBuf>,
     docker_bin: Option<PathBuf>,
     authfile: Option<PathBuf>,
@@ -33,19 +39,56 @@ struct FileSettings {
     timeout: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-enum OneOrMany<T> {
-    One(T),
-    Many(Vec<T>),
+/// `method = "config"` or `method = ["config", "podman"]`. Written out (not an untagged
+/// enum) so a bad name is reported as such, with the accepted names.
+#[derive(Debug)]
+struct Methods(Vec<Method>);
+
+impl<'de> Deserialize<'de> for Methods {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Methods, D::Error> {
+        struct OneOrMany;
+        impl<'de> Visitor<'de> for OneOrMany {
+            type Value = Methods;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a method name or a list of them")
+            }
+            fn visit_str<E: de::Error>(self, name: &str) -> Result<Methods, E> {
+                Method::deserialize(de::value::StrDeserializer::new(name)).map(|m| Methods(vec![m]))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Methods, A::Error> {
+                Vec::deserialize(de::value::SeqAccessDeserializer::new(seq)).map(Methods)
+            }
+        }
+        deserializer.deserialize_any(OneOrMany)
+    }
 }
 
-/// A registry in the file: a plain string, or a table naming its own credentials.
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
+/// A registry in the file: a plain string, or a table naming its own credentials. Written
+/// out (not an untagged enum) so a typo inside a table names the key.
+#[derive(Debug)]
 enum FileRegistry {
     Name(String),
     Detailed(DetailedRegistry),
+}
+
+impl<'de> Deserialize<'de> for FileRegistry {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<FileRegistry, D::Error> {
+        struct NameOrTable;
+        impl<'de> Visitor<'de> for NameOrTable {
+            type Value = FileRegistry;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a registry name or a table with `registry = ...`")
+            }
+            fn visit_str<E: de::Error>(self, name: &str) -> Result<FileRegistry, E> {
+                Ok(FileRegistry::Name(name.to_string()))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<FileRegistry, A::Error> {
+                DetailedRegistry::deserialize(de::value::MapAccessDeserializer::new(map))
+                    .map(FileRegistry::Detailed)
+            }
+        }
+        deserializer.deserialize_any(NameOrTable)
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -73,13 +116,25 @@ pub struct Credentials {
 pub struct RegistryInput {
     pub name: String,
     pub credentials: Credentials,
+    /// Written in the settings file: a bad name there is a CONFIG error, not USAGE.
+    pub from_file: bool,
 }
 
 impl RegistryInput {
-    fn plain(name: String) -> RegistryInput {
+    fn plain(name: String, from_file: bool) -> RegistryInput {
         RegistryInput {
             name,
             credentials: Credentials::default(),
+            from_file,
+        }
+    }
+
+    /// The exit code for a name that does not parse.
+    pub fn bad_name_code(&self) -> Code {
+        if self.from_file {
+            Code::Config
+        } else {
+            Code::Usage
         }
     }
 }
@@ -92,14 +147,50 @@ pub enum Action {
     Logout,
 }
 
+impl Action {
+    fn name(self) -> &'static str {
+        match self {
+            Action::Login => "login",
+            Action::Status { .. } => "status",
+            Action::Logout => "logout",
+        }
+    }
+
+    /// Options this command ignores, refused when typed (`status --every 1h` is a mistake,
+    /// not a request). The environment and the settings file serve every command, so what
+    /// they set is not refused.
+    fn unused(self) -> &'static [&'static str] {
+        match self {
+            Action::Login => &[],
+            Action::Status { .. } => &["every", "docker_bin"],
+            Action::Logout => &["every", "min_valid", "docker_bin"],
+        }
+    }
+}
+
+/// Options that name sinks: given to `status` or `logout`, they narrow it to those sinks.
+const SINK_OPTIONS: &[&str] = &[
+    "method",
+    "docker_config",
+    "authfile",
+    "archive",
+    "kube_secret",
+    "kube_output",
+];
+
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub action: Action,
     pub registries: Vec<RegistryInput>,
+    /// Registries of the settings file that name their own credentials: they apply to the
+    /// same registry named on the command line or in the environment too.
+    pub file_credentials: Vec<RegistryInput>,
     pub region: Option<String>,
     pub profile: Option<String>,
     /// Sinks, in the order given, without repeats.
     pub methods: Vec<Method>,
+    /// The command line named sinks (for `status` and `logout`: only those).
+    pub sinks_chosen: bool,
     pub docker_config: PathBuf,
     pub docker_bin: PathBuf,
     pub authfile: PathBuf,
@@ -114,6 +205,30 @@ pub struct Settings {
     pub dry_run: bool,
     /// Log level offset: 0 info, 1 debug, 2+ trace, -1 warn, -2 error.
     pub verbosity: i8,
+}
+
+/// Where a value came from, which decides the exit code of a bad one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Source {
+    /// A flag or the environment: 64 (USAGE).
+    Args,
+    /// The settings file: 78 (CONFIG).
+    File,
+}
+
+impl Source {
+    fn code(self) -> Code {
+        match self {
+            Source::Args => Code::Usage,
+            Source::File => Code::Config,
+        }
+    }
+}
+
+/// The flag's (or environment's) value if given, else the file's, with where it came from.
+fn first<T>(args: Option<T>, file: Option<T>) -> Option<(T, Source)> {
+    args.map(|v| (v, Source::Args))
+        .or_else(|| file.map(|v| (v, Source::File)))
 }
 
 /// The seed container's variables, read only with --compat-env.
@@ -150,11 +265,27 @@ impl Settings {
             Some(Command::Logout(_)) => Action::Logout,
             Some(Command::Login(_)) | None => Action::Login,
         };
+        if let Some(flag) = action.unused().iter().find(|f| cli.given(f)) {
+            return Err(fail(
+                Code::Usage,
+                format!(
+                    "`ecr-login {}` does not use --{}",
+                    action.name(),
+                    flag.replace('_', "-")
+                ),
+            ));
+        }
 
+        let file_registries = file_registries(file.registries.unwrap_or_default());
+        let file_credentials: Vec<RegistryInput> = file_registries
+            .iter()
+            .filter(|r| r.credentials != Credentials::default())
+            .cloned()
+            .collect();
         let registries = if !cli.registries().is_empty() {
             split_list(cli.registries().iter().map(String::as_str))
                 .into_iter()
-                .map(RegistryInput::plain)
+                .map(|name| RegistryInput::plain(name, false))
                 .collect()
         } else if let Some(list) = env::var("ECR_LOGIN_REGISTRIES")
             .ok()
@@ -163,10 +294,10 @@ impl Settings {
         {
             split_list([list.as_str()])
                 .into_iter()
-                .map(RegistryInput::plain)
+                .map(|name| RegistryInput::plain(name, false))
                 .collect()
         } else {
-            file_registries(file.registries.unwrap_or_default())
+            file_registries
         };
         // `status` and `logout` default to everything ecr-login recorded.
         if registries.is_empty() && action == Action::Login {
@@ -177,25 +308,24 @@ impl Settings {
             ));
         }
 
-        let timeout = duration_setting("timeout", opts.timeout.clone().or(file.timeout))?
+        let timeout = duration_setting("timeout", first(opts.timeout.clone(), file.timeout))?
             .unwrap_or(DEFAULT_TIMEOUT);
-        let min_valid = duration_setting("min-valid", opts.min_valid.clone().or(file.min_valid))?;
+        let min_valid =
+            duration_setting("min-valid", first(opts.min_valid.clone(), file.min_valid))?;
         let every = duration_setting(
             "every",
-            opts.every.clone().or(compat.interval).or(file.every),
+            first(opts.every.clone().or(compat.interval), file.every),
         )?;
 
-        let region = opts.region.clone().or(compat.region).or(file.region);
-        if let Some(region) = &region
+        let region = first(opts.region.clone().or(compat.region), file.region);
+        if let Some((region, source)) = &region
             && !crate::registry::is_region(region)
         {
             return Err(fail(
-                Code::Usage,
+                source.code(),
                 format!("invalid region {region:?}: expected e.g. us-east-1"),
             ));
         }
-
-        check_max_attempts()?;
 
         let verbosity = if opts.verbose > 0 || opts.quiet > 0 {
             opts.verbose as i8 - opts.quiet as i8
@@ -207,8 +337,7 @@ impl Settings {
             opts.method.clone()
         } else {
             match file.method {
-                Some(OneOrMany::One(m)) => vec![m],
-                Some(OneOrMany::Many(ms)) => ms,
+                Some(Methods(ms)) => ms,
                 None if compat.file_location.is_some() => vec![Method::Config, Method::Archive],
                 None => vec![Method::Config],
             }
@@ -219,22 +348,25 @@ impl Settings {
             return Err(fail(Code::Usage, "method list is empty"));
         }
 
-        let archive = opts
-            .archive
-            .clone()
-            .or(compat
-                .file_location
-                .as_ref()
-                .map(|d| d.join("docker.tar.gz")))
-            .or(file.archive);
+        let compat_dir = |name: &str| compat.file_location.as_ref().map(|d| d.join(name));
+        let archive = path_setting(
+            "archive",
+            first(
+                opts.archive.clone().or(compat_dir("docker.tar.gz")),
+                file.archive,
+            ),
+        )?;
         if methods.contains(&Method::Archive) && archive.is_none() {
             return Err(fail(
                 Code::Usage,
                 "--method archive needs --archive FILE (e.g. /etc/docker.tar.gz)",
             ));
         }
-        let kube_secret = match opts.kube_secret.clone().or(file.kube_secret) {
-            Some(text) => Some(parse_secret_name(&text)?),
+        let kube_secret = match first(opts.kube_secret.clone(), file.kube_secret) {
+            Some((text, source)) => Some(parse_secret_name(&text).map_err(|e| {
+                let message = format!("{e}");
+                fail(source.code(), message)
+            })?),
             None if methods.contains(&Method::KubeSecret) => {
                 return Err(fail(
                     Code::Usage,
@@ -243,34 +375,43 @@ impl Settings {
             }
             None => None,
         };
+        let docker_config = match path_setting(
+            "docker-config",
+            first(
+                opts.docker_config.clone().or(compat_dir(".docker")),
+                file.docker_config,
+            ),
+        )? {
+            Some(dir) => dir,
+            None => default_docker_config()?,
+        };
+        let authfile = match path_setting("authfile", first(opts.authfile.clone(), file.authfile))?
+        {
+            Some(file) => file,
+            None => default_authfile()?,
+        };
 
         Ok(Settings {
             action,
             registries,
-            region,
+            file_credentials,
+            region: region.map(|(r, _)| r),
             profile: opts.profile.clone().or(file.profile),
             methods,
-            docker_config: match opts
-                .docker_config
-                .clone()
-                .or(compat.file_location.as_ref().map(|d| d.join(".docker")))
-                .or(file.docker_config)
-            {
-                Some(dir) => dir,
-                None => default_docker_config()?,
-            },
+            sinks_chosen: SINK_OPTIONS.iter().any(|o| cli.given(o)),
+            docker_config,
             docker_bin: opts
                 .docker_bin
                 .clone()
                 .or(file.docker_bin)
                 .unwrap_or_else(|| "docker".into()),
-            authfile: match opts.authfile.clone().or(file.authfile) {
-                Some(file) => file,
-                None => default_authfile(),
-            },
+            authfile,
             archive,
             kube_secret,
-            kube_output: opts.kube_output.clone().or(file.kube_output),
+            kube_output: path_setting(
+                "kube-output",
+                first(opts.kube_output.clone(), file.kube_output),
+            )?,
             min_valid,
             every,
             state_dir: default_state_dir()?,
@@ -287,7 +428,7 @@ fn file_registries(entries: Vec<FileRegistry>) -> Vec<RegistryInput> {
         .flat_map(|entry| match entry {
             FileRegistry::Name(name) => split_list([name.as_str()])
                 .into_iter()
-                .map(RegistryInput::plain)
+                .map(|name| RegistryInput::plain(name, true))
                 .collect::<Vec<_>>(),
             FileRegistry::Detailed(d) => vec![RegistryInput {
                 name: d.registry,
@@ -296,43 +437,74 @@ fn file_registries(entries: Vec<FileRegistry>) -> Vec<RegistryInput> {
                     role_arn: d.role_arn,
                     external_id: d.external_id,
                 },
+                from_file: true,
             }],
         })
         .collect()
 }
 
-fn duration_setting(name: &str, text: Option<String>) -> Result<Option<Duration>> {
-    text.map(|text| {
-        parse_duration(&text).ok_or_else(|| {
-            fail(
-                Code::Usage,
+fn duration_setting(name: &str, value: Option<(String, Source)>) -> Result<Option<Duration>> {
+    value
+        .map(|(text, source)| match parse_duration(&text) {
+            Some(d) if d <= LONGEST => Ok(d),
+            Some(_) => Err(fail(
+                source.code(),
+                format!("invalid {name} {text:?}: longer than 100 years"),
+            )),
+            None => Err(fail(
+                source.code(),
                 format!("invalid {name} {text:?}: expected e.g. 60s, 2m, 1h30m"),
-            )
+            )),
         })
-    })
-    .transpose()
+        .transpose()
 }
 
-/// `NAMESPACE/NAME`, both valid Kubernetes names (RFC 1123 labels / subdomains).
+/// A path as the user means it, made absolute (so records of it stay right from any other
+/// directory) with a leading `~` expanded, and readable as UTF-8 (so it can be recorded).
+fn path_setting(name: &str, value: Option<(PathBuf, Source)>) -> Result<Option<PathBuf>> {
+    value
+        .map(|(path, source)| absolute(&path, name).map_err(|e| fail(source.code(), e)))
+        .transpose()
+}
+
+fn absolute(path: &Path, name: &str) -> std::result::Result<PathBuf, String> {
+    let Some(text) = path.to_str() else {
+        return Err(format!(
+            "invalid {name} {}: not valid UTF-8",
+            path.display()
+        ));
+    };
+    let expanded = match text.strip_prefix('~') {
+        Some(rest) if rest.is_empty() || rest.starts_with('/') => {
+            let home = home_dir().ok_or_else(|| {
+                format!("invalid {name} {text:?}: no home directory to expand ~ into")
+            })?;
+            home.join(rest.trim_start_matches('/'))
+        }
+        _ => path.to_path_buf(),
+    };
+    std::path::absolute(&expanded).map_err(|e| format!("invalid {name} {text:?}: {e}"))
+}
+
+/// `NAMESPACE/NAME` as Kubernetes validates them: the namespace a DNS-1123 label, the name a
+/// DNS-1123 subdomain (labels joined by dots).
 fn parse_secret_name(text: &str) -> Result<(String, String)> {
-    let label = |s: &str, max: usize, dots: bool| {
-        !s.is_empty()
-            && s.len() <= max
-            && s.bytes().all(|b| {
-                b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || (dots && b == b'.')
-            })
+    // [a-z0-9]([-a-z0-9]*[a-z0-9])?
+    let part = |s: &str| {
+        s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
             && s.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
             && s.bytes().last().is_some_and(|b| b.is_ascii_alphanumeric())
     };
+    let label = |s: &str| s.len() <= 63 && part(s);
+    let subdomain = |s: &str| s.len() <= 253 && s.split('.').all(part);
     match text.split_once('/') {
-        Some((ns, name)) if label(ns, 63, false) && label(name, 253, true) => {
-            Ok((ns.to_string(), name.to_string()))
-        }
+        Some((ns, name)) if label(ns) && subdomain(name) => Ok((ns.to_string(), name.to_string())),
         _ => Err(fail(
             Code::Usage,
             format!(
-                "invalid --kube-secret {text:?}: expected NAMESPACE/NAME in lowercase \
-                 letters, digits and dashes, e.g. ci/ecr-pull"
+                "invalid kube-secret {text:?}: expected NAMESPACE/NAME in lowercase letters, \
+                 digits and dashes (the name may have dot-separated parts), e.g. ci/ecr-pull"
             ),
         )),
     }
@@ -340,40 +512,45 @@ fn parse_secret_name(text: &str) -> Result<(String, String)> {
 
 /// Podman's own order: `$REGISTRY_AUTH_FILE`, `$XDG_RUNTIME_DIR/containers/auth.json`, else
 /// `/run/containers/UID/auth.json`.
-fn default_authfile() -> PathBuf {
+fn default_authfile() -> Result<PathBuf> {
     let var = |name| {
         env::var_os(name)
             .filter(|v| !v.is_empty())
             .map(PathBuf::from)
     };
-    var("REGISTRY_AUTH_FILE")
+    let path = var("REGISTRY_AUTH_FILE")
         .or_else(|| var("XDG_RUNTIME_DIR").map(|d| d.join("containers/auth.json")))
-        .unwrap_or_else(|| PathBuf::from(format!("/run/containers/{}/auth.json", current_uid())))
+        .unwrap_or_else(|| {
+            PathBuf::from(format!(
+                "/run/containers/{}/auth.json",
+                owner::effective_uid()
+            ))
+        });
+    absolute(&path, "authfile").map_err(|e| fail(Code::Usage, e))
 }
 
 /// `$STATE_DIRECTORY` (systemd's StateDirectory=), else `$XDG_STATE_HOME/ecr-login`, else
 /// `/var/lib/ecr-login` for root (where the system unit keeps it, so `ecr-login status` by
 /// hand sees the timer's runs), else `~/.local/state/ecr-login`.
 fn default_state_dir() -> Result<PathBuf> {
-    if let Some(dirs) = env::var_os("STATE_DIRECTORY").filter(|d| !d.is_empty()) {
+    let dir = if let Some(dirs) = env::var_os("STATE_DIRECTORY").filter(|d| !d.is_empty()) {
         // systemd lists several directories separated by colons; ours is the first.
-        let first = env::split_paths(&dirs).next().unwrap_or_default();
-        return Ok(first);
-    }
-    if let Some(dir) = env::var_os("XDG_STATE_HOME").filter(|d| !d.is_empty()) {
-        return Ok(PathBuf::from(dir).join("ecr-login"));
-    }
-    if current_uid() == 0 {
-        return Ok(PathBuf::from("/var/lib/ecr-login"));
-    }
-    Ok(home_dir()
-        .ok_or_else(|| {
-            fail(
-                Code::Config,
-                "cannot find a state directory: set STATE_DIRECTORY, XDG_STATE_HOME or HOME",
-            )
-        })?
-        .join(".local/state/ecr-login"))
+        env::split_paths(&dirs).next().unwrap_or_default()
+    } else if let Some(dir) = env::var_os("XDG_STATE_HOME").filter(|d| !d.is_empty()) {
+        PathBuf::from(dir).join("ecr-login")
+    } else if owner::effective_uid() == 0 {
+        PathBuf::from("/var/lib/ecr-login")
+    } else {
+        home_dir()
+            .ok_or_else(|| {
+                fail(
+                    Code::Config,
+                    "cannot find a state directory: set STATE_DIRECTORY, XDG_STATE_HOME or HOME",
+                )
+            })?
+            .join(".local/state/ecr-login")
+    };
+    absolute(&dir, "state directory").map_err(|e| fail(Code::Usage, e))
 }
 
 /// Read the settings file: an explicit one must exist, the default one is optional.
@@ -438,22 +615,10 @@ fn env_level(name: &str) -> Result<i8> {
     }
 }
 
-/// The SDK panics on a malformed AWS_MAX_ATTEMPTS; refuse it with a message instead.
-fn check_max_attempts() -> Result<()> {
-    match env::var("AWS_MAX_ATTEMPTS") {
-        Ok(v) if v.trim().parse::<u32>().map(|n| n >= 1).unwrap_or(false) => Ok(()),
-        Ok(v) => Err(fail(
-            Code::Config,
-            format!("invalid AWS_MAX_ATTEMPTS {v:?}: expected a whole number of at least 1"),
-        )),
-        Err(_) => Ok(()),
-    }
-}
-
 /// `$DOCKER_CONFIG`, else `~/.docker`.
 fn default_docker_config() -> Result<PathBuf> {
     if let Some(dir) = env::var_os("DOCKER_CONFIG").filter(|d| !d.is_empty()) {
-        return Ok(PathBuf::from(dir));
+        return absolute(Path::new(&dir), "DOCKER_CONFIG").map_err(|e| fail(Code::Usage, e));
     }
     let home = home_dir().ok_or_else(|| {
         fail(
@@ -461,31 +626,16 @@ fn default_docker_config() -> Result<PathBuf> {
             "cannot find the docker config: set --docker-config, DOCKER_CONFIG or HOME",
         )
     })?;
-    Ok(home.join(".docker"))
+    absolute(&home.join(".docker"), "home directory").map_err(|e| fail(Code::Config, e))
 }
 
-/// `$HOME`, else the passwd entry (systemd system services may run without `$HOME`).
-fn home_dir() -> Option<PathBuf> {
+/// `$HOME`, else the user database's entry (systemd system services may run without `$HOME`;
+/// build users may come from LDAP or SSSD rather than /etc/passwd).
+pub fn home_dir() -> Option<PathBuf> {
     env::var_os("HOME")
         .filter(|h| !h.is_empty())
         .map(PathBuf::from)
-        .or_else(home_from_passwd)
-}
-
-fn current_uid() -> u32 {
-    use std::os::unix::fs::MetadataExt;
-    std::fs::metadata("/proc/self")
-        .map(|m| m.uid())
-        .unwrap_or(0)
-}
-
-fn home_from_passwd() -> Option<PathBuf> {
-    let uid = current_uid();
-    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
-    passwd.lines().find_map(|line| {
-        let fields: Vec<&str> = line.split(':').collect();
-        (fields.len() >= 6 && fields[2].parse() == Ok(uid)).then(|| PathBuf::from(fields[5]))
-    })
+        .or_else(|| owner::account(owner::effective_uid()).map(|a| a.home))
 }
 
 #[cfg(test)]
@@ -505,6 +655,40 @@ mod tests {
         assert_eq!(parse_duration("250ms"), Some(Duration::from_millis(250)));
         assert_eq!(parse_duration("0s"), None);
         assert_eq!(parse_duration("soon"), None);
+    }
+
+    #[test]
+    fn durations_that_would_overflow_a_clock_are_refused_with_their_source_code() {
+        let err = duration_setting(
+            "timeout",
+            Some(("18446744073709551615".into(), Source::Args)),
+        )
+        .unwrap_err();
+        assert_eq!(crate::exit::classify(&err), Code::Usage);
+        let err = duration_setting("every", Some(("soon".into(), Source::File))).unwrap_err();
+        assert_eq!(crate::exit::classify(&err), Code::Config);
+    }
+
+    #[test]
+    fn paths_become_absolute_with_home_expanded() {
+        let cwd = env::current_dir().unwrap();
+        assert_eq!(
+            absolute(Path::new("rel/x"), "p").unwrap(),
+            cwd.join("rel/x")
+        );
+        let home = home_dir().unwrap();
+        assert_eq!(
+            absolute(Path::new("~/.docker"), "p").unwrap(),
+            home.join(".docker")
+        );
+        assert_eq!(absolute(Path::new("~"), "p").unwrap(), home);
+        assert_eq!(
+            absolute(Path::new("~other/x"), "p").unwrap(),
+            cwd.join("~other/x")
+        );
+        use std::os::unix::ffi::OsStrExt;
+        let bad = Path::new(std::ffi::OsStr::from_bytes(b"/tmp/\xff"));
+        assert!(absolute(bad, "p").unwrap_err().contains("not valid UTF-8"));
     }
 
     #[test]
@@ -531,9 +715,9 @@ mod tests {
         let file = load_file(Some(&path)).unwrap();
         assert_eq!(
             file_registries(file.registries.unwrap()),
-            [RegistryInput::plain("111122223333".into())]
+            [RegistryInput::plain("111122223333".into(), true)]
         );
-        assert!(matches!(file.method, Some(OneOrMany::One(Method::Docker))));
+        assert!(matches!(file.method, Some(Methods(ref m)) if m == &[Method::Docker]));
         assert_eq!(file.docker_bin.unwrap(), Path::new("podman"));
     }
 
@@ -550,11 +734,11 @@ mod tests {
         let file = load_file(Some(&path)).unwrap();
         assert!(matches!(
             file.method,
-            Some(OneOrMany::Many(ref m)) if m == &[Method::Config, Method::KubeSecret]
+            Some(Methods(ref m)) if m == &[Method::Config, Method::KubeSecret]
         ));
         let registries = file_registries(file.registries.unwrap());
         assert_eq!(registries.len(), 3);
-        assert_eq!(registries[1], RegistryInput::plain("b".into()));
+        assert_eq!(registries[1], RegistryInput::plain("b".into(), true));
         assert_eq!(
             registries[2].credentials,
             Credentials {
@@ -563,26 +747,58 @@ mod tests {
                 external_id: Some("x".into()),
             }
         );
-        std::fs::write(
-            &path,
-            "registries = [{ registry = \"c\", rolearn = \"x\" }]\n",
-        )
-        .unwrap();
-        assert_eq!(
-            crate::exit::classify(&load_file(Some(&path)).unwrap_err()),
-            Code::Config
-        );
     }
 
     #[test]
-    fn secret_names() {
+    fn a_typo_in_the_file_names_the_key_and_the_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        for (text, says) in [
+            (
+                "registries = [\n  \"a\",\n  { registry = \"c\", rolearn = \"x\" },\n]\n",
+                "rolearn",
+            ),
+            (
+                "method = [\"config\", \"carrier-pigeon\"]\n",
+                "carrier-pigeon",
+            ),
+            ("method = \"pigeon\"\n", "pigeon"),
+        ] {
+            std::fs::write(&path, text).unwrap();
+            let err = load_file(Some(&path)).unwrap_err();
+            assert_eq!(crate::exit::classify(&err), Code::Config, "{text}");
+            assert!(err.to_string().contains(says), "{text}: {err}");
+            assert!(err.to_string().contains("at line"), "{text}: {err}");
+        }
+    }
+
+    #[test]
+    fn secret_names_follow_kubernetes() {
         assert_eq!(
             parse_secret_name("ci/ecr-pull.v1").unwrap(),
             ("ci".to_string(), "ecr-pull.v1".to_string())
         );
-        for bad in ["ci", "/x", "ci/", "Ci/x", "ci/x/y", "ci/-x", "c.i/x"] {
+        let long_label = "a".repeat(64);
+        for bad in [
+            "ci",
+            "/x",
+            "ci/",
+            "Ci/x",
+            "ci/x/y",
+            "ci/-x",
+            "c.i/x",
+            "ci/a..b",
+            "ci/a.-b",
+            "ci/a-.b",
+            "ci/.a",
+            "ci/a.",
+            &format!("{long_label}/x"),
+            &format!("ci/{}", "a".repeat(254)),
+        ] {
             assert!(parse_secret_name(bad).is_err(), "{bad}");
         }
+        // A subdomain's parts may be longer than a label (Kubernetes checks only the whole).
+        assert!(parse_secret_name(&format!("ci/{long_label}.x")).is_ok());
     }
 
     #[test]

@@ -116,30 +116,44 @@ impl Sink {
         }
     }
 
-    /// Remove `host`'s credentials if they are still the ones we wrote.
-    pub fn remove(&self, host: &str, fingerprint: &str, deadline: Instant) -> Result<Removal> {
+    /// Remove `host`'s credentials if they are still the ones we wrote (`dry_run`: only say
+    /// whether it would).
+    pub fn remove(
+        &self,
+        host: &str,
+        fingerprint: &str,
+        deadline: Instant,
+        dry_run: bool,
+    ) -> Result<Removal> {
         match self {
             Sink::Config { file } | Sink::Docker { file } | Sink::Podman { file } => {
-                docker_config::remove(file, host, fingerprint, self.default_store(), deadline)
+                docker_config::remove(
+                    file,
+                    host,
+                    fingerprint,
+                    self.default_store(),
+                    deadline,
+                    dry_run,
+                )
             }
-            Sink::Archive { file } => archive::remove(file, host, fingerprint, deadline),
+            Sink::Archive { file } => archive::remove(file, host, fingerprint, deadline, dry_run),
             Sink::KubeSecret { .. } => kube_secret::remove(
                 &self.target().expect("a kube sink"),
                 host,
                 fingerprint,
                 deadline,
+                dry_run,
             ),
         }
     }
 
     /// Hand every token over; one result per registry, in order, with where it went.
-    pub async fn deliver(
+    pub fn deliver(
         &self,
         settings: &Settings,
         logged_in: &[(Registry, Token)],
-        deadline: tokio::time::Instant,
+        deadline: Instant,
     ) -> Vec<Result<String>> {
-        let std_deadline = deadline.into_std();
         let entries: Vec<Entry> = logged_in
             .iter()
             .map(|(r, t)| Entry {
@@ -163,7 +177,7 @@ impl Sink {
         };
         match self {
             Sink::Config { file } | Sink::Podman { file } => {
-                match docker_config::store(file, &entries, std_deadline, self.default_store()) {
+                match docker_config::store(file, &entries, deadline, self.default_store()) {
                     Ok(results) => results
                         .into_iter()
                         .map(|r| {
@@ -183,25 +197,25 @@ impl Sink {
                     let result = docker_login::login(
                         &settings.docker_bin,
                         &settings.docker_config,
-                        entry.host,
-                        entry.username,
-                        entry.password,
+                        entry,
                         deadline,
-                    )
-                    .await;
+                    );
                     results.push(result.map(|()| format!("via {}", settings.docker_bin.display())));
                 }
                 results
             }
             Sink::Archive { file } => whole(
-                archive::store(file, &entries, std_deadline),
+                archive::store(file, &entries, deadline),
                 format!("in archive {}", file.display()),
             ),
             Sink::KubeSecret { .. } => {
                 let target = self.target().expect("a kube sink");
-                let expires = logged_in.iter().filter_map(|(_, t)| t.expires_at).min();
+                let expiries = logged_in
+                    .iter()
+                    .map(|(r, t)| (r.host.clone(), t.expires_at))
+                    .collect();
                 whole(
-                    kube_secret::store(&target, &entries, expires, std_deadline),
+                    kube_secret::store(&target, &entries, expiries, deadline),
                     format!("as {self}"),
                 )
             }
@@ -232,7 +246,7 @@ impl fmt::Display for Sink {
 /// When a token expires, for log lines: `(RFC 3339 text for the EXPIRES_AT field, phrase)`,
 /// formatted once.
 pub fn expiry_text(expires_at: Option<SystemTime>) -> (Option<String>, String) {
-    let text = expires_at.map(|t| humantime::format_rfc3339_seconds(t).to_string());
+    let text = expires_at.map(crate::timestamp::rfc3339);
     let phrase = match &text {
         Some(t) => format!("expires {t}"),
         None => "no expiry given".to_string(),

@@ -1,6 +1,7 @@
 //! `ecr-login status`: what each sink holds for each registry, checked against the state
 //! file, and for how long it stays valid. Also the check `--min-valid` uses to skip.
 
+use std::io::Write;
 use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::json;
@@ -15,8 +16,9 @@ use crate::state::{Record, State};
 /// What one sink holds for one registry, compared with what ecr-login wrote there.
 #[derive(Debug, Clone)]
 pub enum Check {
-    /// Ours and unexpired; `None` remaining if ECR gave no expiry.
-    Valid(Record, Option<Duration>),
+    /// Ours, with this much time left.
+    Valid(Record, Duration),
+    /// Ours, but expired, or of unknown expiry (which counts as expired).
     Expired(Record),
     /// ecr-login has no record of writing it there.
     NotRecorded,
@@ -43,17 +45,17 @@ pub fn check(record: Option<&Record>, sink: &Sink, host: &str, deadline: Instant
             Check::Changed(record, "replaced by other credentials")
         }
         Ok(Held::Present(_)) => match record.remaining() {
-            Some(left) if left.is_zero() => Check::Expired(record),
+            left if left.is_zero() => Check::Expired(record),
             left => Check::Valid(record, left),
         },
     }
 }
 
 impl Check {
-    /// Time left if the credentials are ours, present and unexpired (no expiry: forever).
+    /// Time left if the credentials are ours, present and unexpired.
     pub fn remaining_if_valid(&self) -> Option<Duration> {
         match self {
-            Check::Valid(_, left) => Some(left.unwrap_or(Duration::MAX)),
+            Check::Valid(_, left) => Some(*left),
             _ => None,
         }
     }
@@ -63,10 +65,7 @@ impl Check {
     /// run would print nothing into `kubectl apply -f -`.
     fn remaining_for_status(&self) -> Option<Duration> {
         match self {
-            Check::Unreadable(record) => match record.remaining() {
-                Some(left) if left.is_zero() => None,
-                left => Some(left.unwrap_or(Duration::MAX)),
-            },
+            Check::Unreadable(record) => Some(record.remaining()).filter(|left| !left.is_zero()),
             other => other.remaining_if_valid(),
         }
     }
@@ -95,20 +94,20 @@ impl Check {
 
     pub fn describe(&self) -> String {
         match self {
-            Check::Valid(r, Some(left)) => format!(
+            Check::Valid(r, left) => format!(
                 "valid until {} ({} left)",
                 rfc3339(r.expires_at()),
                 short_duration(*left)
             ),
-            Check::Valid(_, None) => "valid (no expiry given)".to_string(),
+            Check::Expired(r) if r.expires_at().is_none() => {
+                "expiry unknown, so treated as expired".to_string()
+            }
             Check::Expired(r) => format!("expired at {}", rfc3339(r.expires_at())),
             Check::NotRecorded => "never written by ecr-login".to_string(),
             Check::Changed(_, why) => format!("changed: {why}"),
             Check::Unreadable(r) => format!(
                 "printed to stdout at {}, expires {} (cannot be read back)",
-                rfc3339(Some(
-                    SystemTime::UNIX_EPOCH + Duration::from_secs(r.written_at)
-                )),
+                rfc3339(r.written_at()),
                 rfc3339(r.expires_at())
             ),
             Check::Error(_, err) => format!("cannot check: {err}"),
@@ -117,7 +116,7 @@ impl Check {
 }
 
 fn rfc3339(t: Option<SystemTime>) -> String {
-    t.map(|t| humantime::format_rfc3339_seconds(t).to_string())
+    t.map(crate::timestamp::rfc3339)
         .unwrap_or_else(|| "-".into())
 }
 
@@ -134,20 +133,25 @@ pub fn short_duration(d: Duration) -> String {
 /// `status [REGISTRY...]`: one line per registry and sink on stdout; exit 0 only if every
 /// one is ours, present, and valid for at least `--min-valid` (default: unexpired).
 pub async fn run(settings: &Settings, json: bool) -> Code {
-    let state = State::load(&settings.state_dir);
+    let state = match State::load(&settings.state_dir) {
+        Ok(state) => state,
+        Err(err) => return login::fail_early(&err),
+    };
     let deadline = Instant::now() + settings.timeout;
     let min_valid = settings.min_valid.unwrap_or(Duration::ZERO);
 
     // Named registries against the configured sinks; else everything recorded.
     let mut report = Report::default();
+    let sinks = Sink::configured(settings);
     let pairs: Vec<(String, Sink)> = if settings.registries.is_empty() {
+        // Sinks named on the command line narrow it to them.
         state
             .records
             .iter()
+            .filter(|r| !settings.sinks_chosen || sinks.contains(&r.sink))
             .map(|r| (r.registry.clone(), r.sink.clone()))
             .collect()
     } else {
-        let sinks = Sink::configured(settings);
         login::resolve_registries(settings, &mut report)
             .await
             .into_iter()
@@ -163,28 +167,33 @@ pub async fn run(settings: &Settings, json: bool) -> Code {
     }
 
     let mut healthy = report.failed == 0;
+    let mut out = std::io::stdout().lock();
     for (host, sink) in &pairs {
         let check = check(state.find(host, sink), sink, host, deadline);
         let ok = check
             .remaining_for_status()
             .is_some_and(|left| left >= min_valid);
         healthy &= ok;
-        if json {
+        let line = if json {
             let record = check.record();
-            let line = json!({
+            json!({
                 "registry": host,
                 "sink": sink,
                 "state": check.word(),
                 "ok": ok,
-                "expires_at": record.and_then(|r| r.expires_at()).map(|t| rfc3339(Some(t))),
-                "remaining_seconds": check.remaining_for_status().filter(|d| *d != Duration::MAX).map(|d| d.as_secs()),
+                "expires_at": record.and_then(|r| r.expires_at()).map(crate::timestamp::rfc3339),
+                "remaining_seconds": check.remaining_for_status().map(|d| d.as_secs()),
                 "written_at": record.map(|r| r.written_at),
                 "detail": check.describe(),
-            });
-            println!("{line}");
+            })
+            .to_string()
         } else {
             let mark = if ok { "ok" } else { "STALE" };
-            println!("{mark:5}  {host}  {sink}  {}", check.describe());
+            format!("{mark:5}  {host}  {sink}  {}", check.describe())
+        };
+        // A reader that stopped listening (`status | head -1`) has what it wanted.
+        if writeln!(out, "{line}").and_then(|()| out.flush()).is_err() {
+            return Code::Ok;
         }
     }
     match report.code() {

@@ -7,7 +7,7 @@ mod common;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use common::{BIN, require};
+use common::{bin, require};
 
 #[test]
 fn docker_skopeo_and_podman_authenticate_with_what_ecr_login_wrote() {
@@ -24,7 +24,7 @@ fn docker_skopeo_and_podman_authenticate_with_what_ecr_login_wrote() {
     }
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/clients.sh");
     let out = Command::new(script)
-        .arg(BIN)
+        .arg(bin())
         .stdin(Stdio::null())
         .output()
         .expect("running clients.sh");
@@ -44,6 +44,7 @@ fn docker_skopeo_and_podman_authenticate_with_what_ecr_login_wrote() {
         "docker method: docker login stored the credentials",
         "docker method with --docker-bin podman",
         "credsStore pass: stored through docker-credential-pass",
+        "default store pass installed, config.json with auths of its own: written to auths",
         "wrong registry password: docker method exits 77; config method exits 0",
         "two accounts in two regions in one run",
     ] {

@@ -212,3 +212,49 @@ fn a_failing_store_is_73_and_the_file_is_untouched() {
         "{\"credsStore\": \"pass\"}"
     );
 }
+
+#[test]
+fn docker_ignores_its_default_store_for_a_file_with_credentials_of_its_own() {
+    // pass is installed, but config.json holds an auths entry and names no store: docker
+    // reads auths (docker/cli ContainsAuth), so that is where the credentials must go, and
+    // where status must look for them.
+    let store = PassStore::new();
+    let password = moto_password(&moto().url(), "us-east-1");
+    let mut run = store.run(&moto().url()).args([HOST]);
+    write_config(&run, r#"{"auths": {"ghcr.io": {"auth": "Z2g6cA=="}}}"#);
+    run.run()
+        .expect_code(0)
+        .expect_stderr_contains(&format!("in {}", run.config_json().display()));
+    assert_eq!(
+        auth_of(&run.config_json(), HOST),
+        Some(format!("AWS:{password}"))
+    );
+    assert!(
+        store.get(HOST).is_none(),
+        "stored where docker does not look"
+    );
+    // status finds them (expired: moto's tokens are from 2015), not "changed".
+    let done = store
+        .run(&moto().url())
+        .env("HOME", run.home.path())
+        .env("DOCKER_CONFIG", run.docker_dir())
+        .env("XDG_STATE_HOME", run.home.path().join(".local/state"))
+        .args(["status", "--json"])
+        .run();
+    done.expect_code(1);
+    let line: serde_json::Value = serde_json::from_str(done.stdout().trim()).unwrap();
+    assert_eq!(line["state"], "expired", "{line}");
+
+    // An empty credHelpers entry sends its host to the file, whatever credsStore says.
+    let mut run = store.run(&moto().url()).args([HOST]);
+    write_config(
+        &run,
+        &format!(r#"{{"credsStore": "pass", "credHelpers": {{"{HOST}": ""}}}}"#),
+    );
+    run.run().expect_code(0);
+    assert_eq!(
+        auth_of(&run.config_json(), HOST),
+        Some(format!("AWS:{password}"))
+    );
+    assert!(store.get(HOST).is_none());
+}

@@ -108,7 +108,8 @@ fn a_registry_may_name_its_own_profile() {
     // AKIDEXAMPLE comes from the environment: the named profile wins for its registry only.
     assert_eq!(keys, ["AKIDEXAMPLE", "AKIDOTHER"]);
 
-    // A profile that does not exist: that registry fails with 77, the other still logs in.
+    // A profile that does not exist: that registry fails with 78 (the settings name a profile
+    // the AWS config lacks: an operator's fix), the other still logs in.
     fs::write(
         &config,
         format!(
@@ -120,7 +121,7 @@ fn a_registry_may_name_its_own_profile() {
         .again(&proxy.url())
         .env("AWS_SHARED_CREDENTIALS_FILE", &credentials);
     let done = run.args(["--config".as_ref(), config.as_os_str()]).run();
-    done.expect_code(77);
+    done.expect_code(78);
     assert!(
         done.stderr().contains("logged in to 1 of 2 registries"),
         "{}",
@@ -181,17 +182,25 @@ fn ecr_public_uses_its_own_api_in_us_east_1() {
         )
         .args([
             "https://public.ecr.aws/nginx/nginx",
+            "ecr-public.aws.com/docker/library/redis",
             EUW1_B,
             "--region",
             "eu-west-1",
         ]);
     let done = run.run();
     done.expect_code(0);
-    assert_eq!(heads.lock().unwrap().len(), 1, "one ECR Public call");
     assert_eq!(
-        auth_of(&run.config_json(), "public.ecr.aws").as_deref(),
-        Some("AWS:public-password")
+        heads.lock().unwrap().len(),
+        1,
+        "one ECR Public call for both of its names"
     );
+    for host in ["public.ecr.aws", "ecr-public.aws.com"] {
+        assert_eq!(
+            auth_of(&run.config_json(), host).as_deref(),
+            Some("AWS:public-password"),
+            "{host}"
+        );
+    }
     assert_eq!(
         auth_of(&run.config_json(), EUW1_B),
         Some(format!("AWS:{password}"))
@@ -206,4 +215,91 @@ fn ecr_public_uses_its_own_api_in_us_east_1() {
         "{}",
         done.stderr()
     );
+}
+
+/// A role named for a registry in the settings file is used wherever that registry is named:
+/// on the command line too.
+#[test]
+fn a_registry_named_on_the_command_line_keeps_its_role_from_the_file() {
+    let proxy = CountingProxy::start(&moto().url(), Duration::ZERO);
+    let run = Run::new(&proxy.url()).with_config(&format!(
+        "registries = [{{ registry = \"{USE1_B}\", role_arn = \"arn:aws:iam::444455556666:role/ecr-pull\" }}]\n"
+    ));
+    // Named another way (a URL with a path), and on the command line.
+    let mut run = run.args([format!("https://{USE1_B}/team/app")]);
+    run.run().expect_code(0);
+    let log = proxy.log();
+    assert_eq!(
+        log.iter().filter(|c| c.target == "AssumeRole").count(),
+        1,
+        "{log:?}"
+    );
+    let signed_by: Vec<&str> = log
+        .iter()
+        .filter(|c| c.target == TOKEN_CALL)
+        .map(|c| c.key.as_str())
+        .collect();
+    assert!(
+        signed_by.len() == 1 && signed_by[0].starts_with("ASIA"),
+        "the token call must use the role's credentials: {signed_by:?}"
+    );
+}
+
+const STS_THROTTLED: &str = "<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code>\
+    <Message>Rate exceeded</Message></Error><RequestId>1</RequestId></ErrorResponse>";
+const STS_DOWN: &str = "<ErrorResponse><Error><Type>Receiver</Type><Code>InternalFailure</Code>\
+    <Message>try again</Message></Error><RequestId>2</RequestId></ErrorResponse>";
+const STS_DENIED: &str = "<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code>\
+    <Message>not allowed to assume</Message></Error><RequestId>3</RequestId></ErrorResponse>";
+
+/// A credential source that is throttled, failing or unreachable heals: 75, retried by the
+/// unit. One that refuses needs an operator: 77.
+#[test]
+fn a_struggling_credential_source_is_75_and_a_refusing_one_77() {
+    let moto = moto();
+    let role = format!(
+        "registries = [{{ registry = \"{USE1_B}\", role_arn = \"arn:aws:iam::444455556666:role/ecr-pull\" }}]\n"
+    );
+    for (status, body, code) in [
+        (400, STS_THROTTLED, 75),
+        (500, STS_DOWN, 75),
+        (403, STS_DENIED, 77),
+    ] {
+        let proxy = CountingProxy::start_with(
+            &moto.url(),
+            ProxyOptions {
+                fault: Some((status, body, 99)),
+                fault_on: Some("AssumeRole"),
+                ..Default::default()
+            },
+        );
+        Run::new(&proxy.url())
+            .env("AWS_MAX_ATTEMPTS", "2")
+            .with_config(&role)
+            .run()
+            .expect_code(code);
+    }
+
+    // STS unreachable.
+    let closed = format!("http://127.0.0.1:{}", free_port());
+    Run::new(&moto.url())
+        .env("AWS_ENDPOINT_URL_STS", &closed)
+        .env("AWS_MAX_ATTEMPTS", "1")
+        .with_config(&role)
+        .run()
+        .expect_code(75);
+
+    // Instance metadata answering 500: the credentials chain's last source is down.
+    let imds = canned_server(500, "oops");
+    Run::new(&moto.url())
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env_remove("AWS_EC2_METADATA_DISABLED")
+        .env(
+            "AWS_EC2_METADATA_SERVICE_ENDPOINT",
+            format!("http://127.0.0.1:{imds}"),
+        )
+        .args([USE1_A, "--timeout", "20s"])
+        .run()
+        .expect_code(75);
 }

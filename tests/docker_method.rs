@@ -73,7 +73,7 @@ fn run_in_netns(registry_password: &str, hosts: &[&str], args: &[&str]) -> Outco
         home.join(".local/state").display()
     ))
     .arg("AWS_ENDPOINT_URL=http://127.0.0.1:5000")
-    .arg(BIN)
+    .arg(bin())
     .args(["--method", "docker", "--docker-bin"])
     .arg(&wrapper)
     .args(args)

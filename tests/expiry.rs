@@ -289,3 +289,103 @@ fn state_file_is_private_and_holds_no_token() {
     let value: serde_json::Value = serde_json::from_slice(&fs::read(&state).unwrap()).unwrap();
     assert_eq!(value["records"].as_array().unwrap().len(), 1);
 }
+
+#[test]
+fn a_token_without_an_expiry_counts_as_expiring_now() {
+    let proxy = CountingProxy::start_with(
+        &moto().url(),
+        ProxyOptions {
+            drop_expiry: true,
+            ..Default::default()
+        },
+    );
+    let mut run = Run::new(&proxy.url()).args([USE1_A, "--min-valid", "1m"]);
+    run.run().expect_code(0);
+    // Never skipped: nobody knows how long it lasts.
+    run.again(&proxy.url())
+        .args([USE1_A, "--min-valid", "1m"])
+        .run()
+        .expect_code(0);
+    assert_eq!(
+        proxy.total_calls(),
+        2,
+        "a token of unknown expiry was skipped"
+    );
+    let done = run.again(&proxy.url()).args(["status"]).run();
+    done.expect_code(1);
+    assert!(
+        done.stdout().starts_with("STALE") && done.stdout().contains("expiry unknown"),
+        "{}",
+        done.stdout()
+    );
+}
+
+#[test]
+fn state_written_by_a_newer_version_is_left_alone() {
+    let moto = moto();
+    let mut run = Run::new(&moto.url()).args([USE1_A]);
+    let state = run.home.path().join(".local/state/ecr-login/state.json");
+    fs::create_dir_all(state.parent().unwrap()).unwrap();
+    let newer = r#"{"version": 2, "records": [], "fields": "this version does not know"}"#;
+    fs::write(&state, newer).unwrap();
+    run.run()
+        .expect_code(0)
+        .expect_stderr_contains("newer than this ecr-login understands");
+    assert_eq!(fs::read_to_string(&state).unwrap(), newer);
+    assert!(
+        auth_of(&run.config_json(), USE1_A).is_some(),
+        "still logged in"
+    );
+    run.again(&moto.url())
+        .args(["status"])
+        .run()
+        .expect_code(65)
+        .expect_stderr_contains("version 2");
+    run.again(&moto.url())
+        .args(["logout"])
+        .run()
+        .expect_code(65);
+    assert_eq!(fs::read_to_string(&state).unwrap(), newer);
+}
+
+#[test]
+fn absurd_times_in_the_state_file_are_stale_not_a_crash() {
+    let proxy = valid_for(12);
+    let mut run = Run::new(&proxy.url()).args([USE1_A]);
+    run.run().expect_code(0);
+    let path = run.home.path().join(".local/state/ecr-login/state.json");
+    let mut state: serde_json::Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+    state["records"][0]["expires_at"] = serde_json::json!(u64::MAX);
+    state["records"][0]["written_at"] = serde_json::json!(u64::MAX);
+    fs::write(&path, state.to_string()).unwrap();
+    let done = run.again(&proxy.url()).args(["status"]).run();
+    done.expect_code(1);
+    assert!(done.stdout().starts_with("STALE"), "{}", done.stdout());
+    run.again(&proxy.url())
+        .args([USE1_A, "--min-valid", "1h"])
+        .run()
+        .expect_code(0);
+    assert_eq!(proxy.total_calls(), 2, "refreshed, not skipped");
+}
+
+#[test]
+fn a_fifo_in_place_of_the_state_file_is_refused_not_waited_on() {
+    let moto = moto();
+    let mut run = Run::new(&moto.url()).args([USE1_A, "--timeout", "20s"]);
+    let state = run.home.path().join(".local/state/ecr-login/state.json");
+    fs::create_dir_all(state.parent().unwrap()).unwrap();
+    let made = std::process::Command::new("mkfifo")
+        .arg(&state)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    // The login is delivered; the state cannot be recorded (a warning), and nothing blocks.
+    let done = run.run();
+    done.expect_code(0)
+        .expect_stderr_contains("is not a regular file");
+    assert!(done.elapsed < Duration::from_secs(10), "{:?}", done.elapsed);
+    let done = run.again(&moto.url()).args(["status"]).run();
+    done.expect_code(73)
+        .expect_stderr_contains("is not a regular file");
+    assert!(done.elapsed < Duration::from_secs(10), "{:?}", done.elapsed);
+}

@@ -7,7 +7,7 @@
 mod common;
 
 use std::fs;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::time::Duration;
 
 use common::*;
@@ -319,32 +319,40 @@ fn docker_method_faults() {
         assert_eq!(done.code(), code, "{}", done.stderr());
     }
 
-    // docker hangs: killed at the deadline, 75, and not left running.
+    // docker hangs, with a child of its own: both killed at the deadline, 75.
     let run = Run::new(&moto.url()).args([USE1_A, "--method", "docker", "--timeout", "2s"]);
-    let marker = run.home.path().join("hung");
-    fake_docker(
-        &run,
-        &format!(
-            "/bin/cat >/dev/null; echo $$ > {}; exec /bin/sleep 60",
-            marker.display()
-        ),
-    );
+    let pids = run.home.path().join("hung");
+    fake_docker(&run, &hang_with_a_child(&pids));
     let mut run = run;
     let done = run.run();
-    done.expect_code(75);
-    assert!(
-        done.stderr()
-            .contains("did not finish before the deadline (killed)"),
-        "{}",
-        done.stderr()
-    );
+    done.expect_code(75)
+        .expect_stderr_contains("did not finish before the deadline (killed)");
     assert!(done.elapsed < Duration::from_secs(4), "{:?}", done.elapsed);
-    let pid = fs::read_to_string(&marker).unwrap();
-    std::thread::sleep(Duration::from_millis(200));
-    assert!(
-        !std::path::Path::new(&format!("/proc/{}", pid.trim())).exists(),
-        "docker {pid} still running"
-    );
+    expect_gone(&pids);
+}
+
+/// A shell body that records its pid and its child's in `pids`, then waits forever.
+fn hang_with_a_child(pids: &std::path::Path) -> String {
+    format!(
+        "/bin/cat >/dev/null; /bin/sleep 600 & echo $$ $! > {}; wait",
+        pids.display()
+    )
+}
+
+/// Every pid listed in `pids` is gone (or a zombie on its way out) soon.
+#[track_caller]
+fn expect_gone(pids: &std::path::Path) {
+    let listed = fs::read_to_string(pids).expect("the hung program recorded its pids");
+    for pid in listed.split_whitespace() {
+        let alive = || {
+            fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| !stat.contains(") Z "))
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(2);
+        while alive() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(!alive(), "process {pid} outlived ecr-login's deadline");
+    }
 }
 
 fn fake_docker(run: &Run, body: &str) {
@@ -408,4 +416,164 @@ fn an_unlocked_writer_can_win_a_race_but_never_tears_the_file() {
         "{rounds} races with an unlocked writer: ecr-login's entry lost {ours_lost} times, \
          the writer's {theirs_lost} times; the file was valid JSON every time"
     );
+}
+
+#[test]
+fn a_hung_credential_helper_and_its_children_are_killed_at_the_deadline() {
+    let moto = moto();
+    let mut run = Run::new(&moto.url()).args([USE1_A, "--timeout", "2s"]);
+    let pids = run.home.path().join("pids");
+    let bin = run.home.path().join("bin");
+    fs::create_dir_all(&bin).unwrap();
+    let helper = bin.join("docker-credential-stuck");
+    fs::write(
+        &helper,
+        format!("#!/bin/sh\n{}\n", hang_with_a_child(&pids)),
+    )
+    .unwrap();
+    fs::set_permissions(&helper, fs::Permissions::from_mode(0o755)).unwrap();
+    fs::create_dir_all(run.docker_dir()).unwrap();
+    fs::write(run.config_json(), r#"{"credsStore": "stuck"}"#).unwrap();
+    let done = run.run();
+    done.expect_code(75)
+        .expect_stderr_contains("docker-credential-stuck store did not finish before the deadline");
+    assert!(done.elapsed < Duration::from_secs(4), "{:?}", done.elapsed);
+    expect_gone(&pids);
+}
+
+#[test]
+fn a_hung_credential_process_and_its_children_are_killed_at_the_deadline() {
+    let moto = moto();
+    let run = Run::new(&moto.url());
+    let pids = run.home.path().join("pids");
+    let aws_config = run.home.path().join("aws-config");
+    fs::write(
+        &aws_config,
+        format!(
+            "[default]\ncredential_process = /bin/sh -c '{}'\n",
+            hang_with_a_child(&pids).replace("/bin/cat >/dev/null; ", "")
+        ),
+    )
+    .unwrap();
+    let done = run
+        .again(&moto.url())
+        // The SDK runs credential_process through `sh` from PATH.
+        .env("PATH", "/usr/bin:/bin")
+        .env("AWS_CONFIG_FILE", &aws_config)
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .args([USE1_A, "--timeout", "2s"])
+        .run();
+    done.expect_code(75);
+    assert!(done.elapsed < Duration::from_secs(4), "{:?}", done.elapsed);
+    expect_gone(&pids);
+}
+
+#[test]
+fn a_fifo_in_place_of_config_json_is_refused_not_waited_on() {
+    let moto = moto();
+    for planted in ["config.json", "config.json.lock"] {
+        let mut run = Run::new(&moto.url()).args([USE1_A, "--timeout", "20s"]);
+        fs::create_dir_all(run.docker_dir()).unwrap();
+        let made = std::process::Command::new("mkfifo")
+            .arg(run.docker_dir().join(planted))
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let done = run.run();
+        done.expect_code(73);
+        assert!(
+            done.elapsed < Duration::from_secs(10),
+            "{planted}: {:?}",
+            done.elapsed
+        );
+        assert!(
+            fs::symlink_metadata(run.docker_dir().join(planted))
+                .unwrap()
+                .file_type()
+                .is_fifo(),
+            "{planted} replaced"
+        );
+    }
+}
+
+/// Two paths to one file (a symlinked config.json, and its target directly) take one lock:
+/// the target's. Held by someone else, the run through the link waits for it.
+#[test]
+fn the_lock_is_the_resolved_files() {
+    let moto = moto();
+    let mut run = Run::new(&moto.url()).args([USE1_A, "--timeout", "2s"]);
+    let real = run.home.path().join("dotfiles/config.json");
+    fs::create_dir_all(real.parent().unwrap()).unwrap();
+    fs::write(&real, EXISTING).unwrap();
+    fs::create_dir_all(run.docker_dir()).unwrap();
+    std::os::unix::fs::symlink(&real, run.config_json()).unwrap();
+    let lock = fs::File::create(real.with_file_name("config.json.lock")).unwrap();
+    lock.try_lock().unwrap();
+    run.run()
+        .expect_code(75)
+        .expect_stderr_contains("timed out waiting for the lock");
+    assert_eq!(fs::read_to_string(&real).unwrap(), EXISTING);
+    drop(lock);
+    run.run().expect_code(0);
+    assert!(auth_of(&real, USE1_A).is_some());
+}
+
+/// Root writing a docker config in a directory a user controls acts as that user: what
+/// the user planted there (a symlink to a directory of root's) gives them nothing, and what
+/// is written belongs to them.
+#[test]
+fn root_writes_into_a_users_directory_as_that_user() {
+    assert_eq!(
+        unsafe { libc_geteuid() },
+        0,
+        "this test needs root, as CI has (it runs ecr-login as root on a user's directory)"
+    );
+    let moto = moto();
+    let base = tempfile::tempdir().unwrap();
+    let home = base.path().join("home");
+    fs::create_dir(&home).unwrap();
+    std::os::unix::fs::chown(&home, Some(65534), Some(65534)).unwrap();
+    // The base must be passable for the user, as /home is.
+    fs::set_permissions(base.path(), fs::Permissions::from_mode(0o755)).unwrap();
+
+    // A fresh ~/.docker: made by the user, so theirs.
+    let docker = home.join(".docker");
+    Run::new(&moto.url())
+        .env("DOCKER_CONFIG", &docker)
+        .args([USE1_A])
+        .run()
+        .expect_code(0);
+    for path in [docker.clone(), docker.join("config.json")] {
+        let meta = fs::metadata(&path).unwrap();
+        assert_eq!(
+            (meta.uid(), meta.gid()),
+            (65534, 65534),
+            "{}",
+            path.display()
+        );
+    }
+
+    // ~/.docker planted as a symlink to a directory of root's: refused, untouched.
+    let victim = base.path().join("victim");
+    fs::create_dir(&victim).unwrap();
+    fs::set_permissions(&victim, fs::Permissions::from_mode(0o755)).unwrap();
+    let planted = home.join(".docker-planted");
+    std::os::unix::fs::symlink(&victim, &planted).unwrap();
+    std::os::unix::fs::lchown(&planted, Some(65534), Some(65534)).unwrap();
+    Run::new(&moto.url())
+        .env("DOCKER_CONFIG", &planted)
+        .args([USE1_A])
+        .run()
+        .expect_code(73);
+    assert_eq!(
+        fs::read_dir(&victim).unwrap().count(),
+        0,
+        "root wrote through the user's symlink"
+    );
+}
+
+unsafe extern "C" {
+    #[link_name = "geteuid"]
+    fn libc_geteuid() -> u32;
 }

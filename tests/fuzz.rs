@@ -6,8 +6,10 @@
 //! dictionaries carry it deep into both parsers.
 //!
 //! `ECR_LOGIN_FUZZ_EXECS` per target (CI: 20,000; `scripts/fuzz` runs 1,000,000), and
-//! `ECR_LOGIN_FUZZ_SEED` to replay a run. A failing input is saved under
-//! `target/fuzz-crashes/` and named in the panic message.
+//! `ECR_LOGIN_FUZZ_SEED` (CI: a fixed seed, so a run is reproducible; `scripts/fuzz`: a new
+//! one each time). A failing input is saved under `target/fuzz-crashes/` and named in the
+//! panic message. A run in which too few inputs got past parsing fails: its properties
+//! would have been checked on almost nothing.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
@@ -81,7 +83,7 @@ const HOST: &str = "111122223333.dkr.ecr.us-east-1.amazonaws.com";
 
 #[test]
 fn fuzz_registry_parser() {
-    fuzz("registry", REGISTRY_DICT, |input| {
+    fuzz("registry", REGISTRY_DICT, MIN_DEEP_REGISTRY, |input| {
         let mut deep = false;
         let text = String::from_utf8_lossy(input);
         match registry::parse(&text) {
@@ -119,7 +121,7 @@ fn fuzz_config_merge() {
         password: &password,
     };
     let want = fingerprint("AWS", &password);
-    fuzz("config", CONFIG_DICT, |input| {
+    fuzz("config", CONFIG_DICT, MIN_DEEP_CONFIG, |input| {
         let Ok(original) = parse(Some(input), Path::new("config.json")) else {
             return false;
         };
@@ -165,16 +167,17 @@ fn fuzz_config_merge() {
     });
 }
 
+/// The least share of mutated inputs that must get past parsing (a valid host; a merged
+/// config) for a run to count: about half of what the seeds and mutations give.
+const MIN_DEEP_REGISTRY: f64 = 0.06;
+const MIN_DEEP_CONFIG: f64 = 0.08;
+const CI_SEED: u64 = 0x00ec_4106_5eed;
+
 /// Replay every seed, then `ECR_LOGIN_FUZZ_EXECS` mutated inputs through `check`.
 /// `check` returns whether the input got past parsing (a valid host; a merged config).
-fn fuzz(target: &str, dict: &[&str], check: impl Fn(&[u8]) -> bool) {
+fn fuzz(target: &str, dict: &[&str], min_deep: f64, check: impl Fn(&[u8]) -> bool) {
     let execs: u64 = env_number("ECR_LOGIN_FUZZ_EXECS").unwrap_or(20_000);
-    let seed = env_number("ECR_LOGIN_FUZZ_SEED").unwrap_or_else(|| {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos() as u64
-    });
+    let seed = env_number("ECR_LOGIN_FUZZ_SEED").unwrap_or(CI_SEED);
     let corpus = load_corpus(target);
     assert!(!corpus.is_empty(), "no seeds in tests/fuzz-corpus/{target}");
     let started = std::time::Instant::now();
@@ -189,11 +192,20 @@ fn fuzz(target: &str, dict: &[&str], check: impl Fn(&[u8]) -> bool) {
         deep += u64::from(run_one(target, seed, &input, &check));
     }
     let secs = started.elapsed().as_secs_f64();
+    let share = deep as f64 / execs.max(1) as f64;
     eprintln!(
-        "fuzz {target}: {} seeds + {execs} mutated inputs in {secs:.1} s ({:.0}/s), {deep} past parsing, \
-         seed {seed}, longest {longest} bytes, 0 failures",
+        "fuzz {target}: {} seeds + {execs} mutated inputs in {secs:.1} s ({:.0}/s), {deep} past parsing \
+         ({:.1}%), seed {seed}, longest {longest} bytes, 0 failures",
         corpus.len(),
-        execs as f64 / secs
+        execs as f64 / secs,
+        share * 100.0
+    );
+    assert!(
+        share >= min_deep,
+        "fuzz {target}: only {:.1}% of inputs got past parsing (at least {:.0}% expected): the \
+         properties were checked on almost nothing",
+        share * 100.0,
+        min_deep * 100.0
     );
 }
 
@@ -237,7 +249,7 @@ fn mutate(rng: &mut Rng, corpus: &[Vec<u8>], dict: &[&str]) -> Vec<u8> {
     // Mostly one or two mutations: more of the inputs stay parseable and reach the merge.
     for _ in 0..[1, 1, 1, 1, 2, 2, 3, 8][rng.below(8)] {
         let len = data.len();
-        match rng.below(8) {
+        match rng.below(13) {
             0 if len > 0 => {
                 let i = rng.below(len);
                 data[i] ^= 1 << rng.below(8);
@@ -270,6 +282,37 @@ fn mutate(rng: &mut Rng, corpus: &[Vec<u8>], dict: &[&str]) -> Vec<u8> {
                     let at = rng.below(len + 1);
                     data.splice(at..at, other[from..to].iter().copied());
                 }
+            }
+            // Structure-keeping: one dot-separated part (a hostname label, a JSON number's
+            // digits) replaced by a dictionary token or by a part of another seed.
+            8 | 9 if len > 0 => {
+                let parts: Vec<&[u8]> = data.split(|b| *b == b'.').collect();
+                let at = rng.below(parts.len());
+                let replacement: Vec<u8> = if rng.below(2) == 0 {
+                    dict[rng.below(dict.len())].as_bytes().to_vec()
+                } else {
+                    let other = &corpus[rng.below(corpus.len())];
+                    let theirs: Vec<&[u8]> = other.split(|b| *b == b'.').collect();
+                    theirs[rng.below(theirs.len())].to_vec()
+                };
+                let mut rebuilt: Vec<Vec<u8>> = parts.iter().map(|p| p.to_vec()).collect();
+                rebuilt[at] = replacement;
+                data = rebuilt.join(&b'.');
+            }
+            // Changes a valid name survives (case, a scheme, a path, spaces): they reach the
+            // parser's normalisation rather than its first check.
+            10 if len > 0 => {
+                let from = rng.below(len);
+                let to = (from + 1 + rng.below(32)).min(len);
+                data[from..to].make_ascii_uppercase();
+            }
+            11 => {
+                let tail = [&b"/"[..], b"/team/app", b"/a:tag", b"/\xff", b"/@"][rng.below(5)];
+                data.extend_from_slice(tail);
+            }
+            12 => {
+                let head = [&b"https://"[..], b"http://", b" ", b"\t"][rng.below(4)];
+                data.splice(0..0, head.iter().copied());
             }
             6 | 7 => {
                 let token = dict[rng.below(dict.len())].as_bytes();

@@ -11,10 +11,10 @@ use common::*;
 const HOST: &str = "111122223333.dkr.ecr.us-east-1.amazonaws.com";
 const OTHER: &str = "444455556666.dkr.ecr.eu-west-1.amazonaws.com";
 
-#[test]
-fn logs_go_to_the_journal_with_fields_and_status_goes_to_systemd() {
+/// Run ecr-login against `endpoint` as systemd would; its exit code, its stderr and every
+/// journal record and notification it sent (JSON lines).
+fn under_systemd(endpoint: &str, args: &[&str]) -> (Option<i32>, String, String) {
     require("unshare");
-    let moto = moto();
     let work = tempfile::tempdir().unwrap();
     let out = work.path().join("journal.jsonl");
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/journal.sh");
@@ -24,23 +24,30 @@ fn logs_go_to_the_journal_with_fields_and_status_goes_to_systemd() {
         .args(["/bin/sh", "-c", "exec /usr/bin/env -i JOURNAL_STREAM=\"$JOURNAL_STREAM\" NOTIFY_SOCKET=\"$NOTIFY_SOCKET\" \"$@\"", "sh"])
         .args(["PATH=/nonexistent", "AWS_ACCESS_KEY_ID=AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY=secret"])
         .args(["AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null", "AWS_EC2_METADATA_DISABLED=true"])
-        .arg(format!("AWS_ENDPOINT_URL={}", moto.url()))
+        .arg(format!("AWS_ENDPOINT_URL={endpoint}"))
         .arg(format!("HOME={}", work.path().display()))
         // Tests run as root, whose default state directory is the machine's /var/lib/ecr-login.
         .arg(format!("STATE_DIRECTORY={}", work.path().join("state").display()))
-        .arg(BIN)
-        .args([HOST, OTHER, "-vv"])
+        .arg(bin())
+        .args(args)
         .stdin(Stdio::null())
         .output()
         .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    let text = std::fs::read_to_string(&out).unwrap_or_default();
+    (output.status.code(), stderr, text)
+}
+
+#[test]
+fn logs_go_to_the_journal_with_fields_and_status_goes_to_systemd() {
+    let moto = moto();
+    let (code, stderr, text) = under_systemd(&moto.url(), &[HOST, OTHER, "-vv"]);
+    assert_eq!(code, Some(0), "{stderr}");
     assert_eq!(
         stderr, "",
         "with the journal connected nothing goes to stderr"
     );
 
-    let text = std::fs::read_to_string(&out).unwrap();
     let records: Vec<serde_json::Value> = text
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
@@ -85,4 +92,23 @@ fn logs_go_to_the_journal_with_fields_and_status_goes_to_systemd() {
         !text.contains(&password) && !text.contains(&token),
         "the token reached the journal"
     );
+}
+
+#[test]
+fn an_unreadable_answer_holding_a_token_never_reaches_the_journal() {
+    let (body, secrets) = token_body(r#","expiresAt":"tomorrow""#);
+    let port = canned_server(200, Box::leak(body.into_boxed_str()));
+    let (code, stderr, text) = under_systemd(&format!("http://127.0.0.1:{port}"), &[HOST, "-vvv"]);
+    assert_eq!(code, Some(76), "{stderr}");
+    assert!(
+        text.contains("is not a GetAuthorizationToken response"),
+        "the failure is logged: {text}"
+    );
+    for secret in &secrets {
+        assert!(
+            !text.contains(secret.as_str()),
+            "the token reached the journal"
+        );
+        assert!(!stderr.contains(secret.as_str()));
+    }
 }

@@ -836,3 +836,232 @@ fn timing_log_at_vv_names_each_step_in_order() {
     let done = Run::new(&moto.url()).args(["-v", USE1_A]).run();
     assert!(!done.stderr().contains("timing:"), "{}", done.stderr());
 }
+
+/// Where the input or the environment is at fault, the exit code says so (78 for settings,
+/// 76 for an answer, 73 for an undeliverable manifest, 64 for a command line), never 70.
+#[test]
+fn bad_settings_and_environments_have_their_own_codes_not_70() {
+    let moto = moto();
+    let cases: &[(&str, &str, &str)] = &[
+        ("AWS_ENDPOINT_URL", "not a url", "invalid AWS_ENDPOINT_URL"),
+        (
+            "AWS_ENDPOINT_URL",
+            "ftp://127.0.0.1:1",
+            "invalid AWS_ENDPOINT_URL",
+        ),
+        ("AWS_ENDPOINT_URL_ECR", "::", "invalid AWS_ENDPOINT_URL_ECR"),
+        ("AWS_MAX_ATTEMPTS", " 3", "invalid AWS_MAX_ATTEMPTS \" 3\""),
+        ("AWS_MAX_ATTEMPTS", "", "invalid AWS_MAX_ATTEMPTS"),
+        (
+            "AWS_RETRY_MODE",
+            "bogus",
+            "invalid AWS_RETRY_MODE \"bogus\"",
+        ),
+    ];
+    for (name, value, says) in cases {
+        Run::new(&moto.url())
+            .env(name, value)
+            .args([USE1_A])
+            .run()
+            .expect_code(78)
+            .expect_stderr_contains(says);
+    }
+    // The same typos in the AWS profile.
+    for (line, says) in [
+        (
+            "max_attempts = x",
+            "invalid max_attempts \"x\" in the AWS profile",
+        ),
+        (
+            "retry_mode = bogus",
+            "invalid retry_mode \"bogus\" in the AWS profile",
+        ),
+    ] {
+        let run = Run::new(&moto.url());
+        let profile = run.home.path().join("aws-config");
+        fs::write(&profile, format!("[default]\n{line}\n")).unwrap();
+        run.again(&moto.url())
+            .env("AWS_CONFIG_FILE", &profile)
+            .args([USE1_A])
+            .run()
+            .expect_code(78)
+            .expect_stderr_contains(says);
+    }
+    // No CA certificates at all, even for an http:// endpoint.
+    let empty = tempfile::NamedTempFile::new().unwrap();
+    Run::new(&moto.url())
+        .env("SSL_CERT_FILE", empty.path())
+        .args([USE1_A])
+        .run()
+        .expect_code(78)
+        .expect_stderr_contains("no CA certificates found");
+
+    // An expiry no calendar can write.
+    for expires in ["-1.0E11", "1.0E15"] {
+        let body = format!(
+            r#"{{"authorizationData":[{{"authorizationToken":"QVdTOnB3","expiresAt":{expires}}}]}}"#
+        );
+        let port = canned_server(200, Box::leak(body.into_boxed_str()));
+        Run::new(&format!("http://127.0.0.1:{port}"))
+            .args([USE1_A])
+            .run()
+            .expect_code(76)
+            .expect_stderr_contains("expiry outside 1970-9999");
+    }
+
+    // Readers that went away: `status | head -0` is fine (0); a manifest nobody received
+    // was not delivered (73).
+    let run = Run::new(&moto.url());
+    run.again(&moto.url())
+        .args([USE1_A, EUW1_A])
+        .run()
+        .expect_code(0);
+    run.again(&moto.url())
+        .args(["status"])
+        .stdout_closed()
+        .run()
+        .expect_code(0);
+    run.again(&moto.url())
+        .args([USE1_A, "--method", "kube-secret", "--kube-secret", "ci/ecr"])
+        .stdout_closed()
+        .run()
+        .expect_code(73)
+        .expect_stderr_contains("writing the Secret manifest to stdout");
+
+    // Command-line values no clock or file name can hold.
+    use std::os::unix::ffi::OsStrExt;
+    let not_utf8 = std::ffi::OsStr::from_bytes(b"/tmp/docker-\xff");
+    Run::new(&moto.url())
+        .args([USE1_A.as_ref(), "--docker-config".as_ref(), not_utf8])
+        .run()
+        .expect_code(64)
+        .expect_stderr_contains("not valid UTF-8");
+    Run::new(&moto.url())
+        .env("DOCKER_CONFIG", not_utf8)
+        .args([USE1_A])
+        .run()
+        .expect_code(64)
+        .expect_stderr_contains("not valid UTF-8");
+    assert!(!std::path::Path::new(not_utf8).exists());
+    for timeout in ["18446744073709551615", "600000000000s"] {
+        Run::new(&moto.url())
+            .args([USE1_A, "--timeout", timeout])
+            .run()
+            .expect_code(64)
+            .expect_stderr_contains("invalid timeout");
+    }
+}
+
+/// A bad value inside the settings file is a CONFIG error (78), named with its line; the
+/// same value on the command line is USAGE (64).
+#[test]
+fn bad_values_in_the_settings_file_are_78() {
+    let moto = moto();
+    for (text, says) in [
+        (
+            "registries = [\"x\"]\ntimeout = \"soon\"\n",
+            "invalid timeout \"soon\"",
+        ),
+        (
+            "registries = [\"x\"]\nmin_valid = \"later\"\n",
+            "invalid min-valid",
+        ),
+        (
+            "registries = [\"111122223333\"]\nregion = \"nowhere\"\n",
+            "invalid region",
+        ),
+        (
+            "registries = [\"x\"]\nmethod = \"kube-secret\"\nkube_secret = \"CI/x\"\n",
+            "invalid kube-secret",
+        ),
+        (
+            "registries = [\"docker.io/library/x\"]\n",
+            "invalid registry",
+        ),
+        (
+            "registries = [\n  { registry = \"111122223333\", rolearn = \"x\" },\n]\n",
+            "unknown field `rolearn`",
+        ),
+    ] {
+        Run::new(&moto.url())
+            .with_config(text)
+            .run()
+            .expect_code(78)
+            .expect_stderr_contains(says);
+    }
+    Run::new(&moto.url())
+        .args(["docker.io/library/x"])
+        .run()
+        .expect_code(64);
+}
+
+/// Which user ecr-login runs as, and that user's home, come from the kernel and the system's
+/// user database (NSS: LDAP, SSSD), not from /proc or a parse of /etc/passwd. Run as nobody,
+/// with /proc hidden and a user database of the test's own (nss_wrapper).
+#[test]
+fn the_user_and_home_come_from_the_system_not_from_proc_or_etc_passwd() {
+    require("unshare");
+    require("setpriv");
+    let wrapper = [
+        "/usr/lib/x86_64-linux-gnu/libnss_wrapper.so",
+        "/usr/lib64/libnss_wrapper.so",
+    ]
+    .into_iter()
+    .find(|p| std::path::Path::new(p).exists())
+    .expect("libnss_wrapper.so is not installed: run scripts/test (apt libnss-wrapper)");
+    let moto = moto();
+    let dir = tempfile::tempdir().unwrap();
+    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    let home = dir.path().join("home-from-the-directory");
+    fs::create_dir(&home).unwrap();
+    std::os::unix::fs::chown(&home, Some(65534), Some(65534)).unwrap();
+    let passwd = dir.path().join("passwd");
+    let group = dir.path().join("group");
+    fs::write(
+        &passwd,
+        format!(
+            "nobody:x:65534:65534:nobody:{}:/bin/false\n",
+            home.display()
+        ),
+    )
+    .unwrap();
+    fs::write(&group, "nogroup:x:65534:\n").unwrap();
+    let script = format!(
+        "set -e; mount -t tmpfs none /proc
+         exec setpriv --reuid=65534 --regid=65534 --clear-groups \
+           env -u HOME -u DOCKER_CONFIG -u XDG_STATE_HOME PATH=/nonexistent \
+           LD_PRELOAD={wrapper} NSS_WRAPPER_PASSWD={passwd} NSS_WRAPPER_GROUP={group} \
+           \"$ECR_LOGIN\" {USE1_A}",
+        passwd = passwd.display(),
+        group = group.display(),
+    );
+    let wrapped = format!(
+        "exec unshare --mount --fork --propagation private sh -c '{}'",
+        script.replace('\'', "'\\''")
+    );
+    Run::via_sh(&moto.url(), &wrapped).run().expect_code(0);
+    // The home the user database gave: docker config and state (not root's).
+    assert!(auth_of(&home.join(".docker/config.json"), USE1_A).is_some());
+    assert!(home.join(".local/state/ecr-login/state.json").is_file());
+}
+
+#[test]
+fn the_credential_helpers_hostnames_are_accepted() {
+    let proxy = CountingProxy::start(&moto().url(), Duration::ZERO);
+    let mut run = Run::new(&proxy.url()).args([
+        "111122223333.dkr.ecr.cn-north-1.on.amazonwebservices.com.cn",
+        "111122223333.dkr-ecr.cn-north-1.amazonaws.com.cn",
+        "111122223333.dkr.ecr.us-east-1.on.aws",
+    ]);
+    run.run().expect_code(0);
+    for host in [
+        "111122223333.dkr.ecr.cn-north-1.on.amazonwebservices.com.cn",
+        "111122223333.dkr-ecr.cn-north-1.amazonaws.com.cn",
+        "111122223333.dkr.ecr.us-east-1.on.aws",
+    ] {
+        assert!(auth_of(&run.config_json(), host).is_some(), "{host}");
+    }
+    // Dual-stack and standard names are their own endpoint flavours.
+    assert_eq!(proxy.calls().get("cn-north-1"), Some(&2));
+    assert_eq!(proxy.calls().get("us-east-1"), Some(&1));
+}

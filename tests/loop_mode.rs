@@ -280,3 +280,31 @@ fn compat_env_reads_the_seed_containers_variables_only_when_asked() {
     looping.signal(SIGTERM);
     assert_eq!(looping.exit_within(Duration::from_secs(3)).0, 0);
 }
+
+/// A run waiting for config.json's lock (held by someone else) is stopped by SIGTERM at
+/// once, not when the wait gives up.
+#[test]
+fn sigterm_while_waiting_for_the_lock_stops_at_once() {
+    let mut run = Run::new(&moto().url()).args([USE1_A, "--every", "1h", "--timeout", "30s"]);
+    std::fs::create_dir_all(run.docker_dir()).unwrap();
+    let lock = std::fs::File::create(run.docker_dir().join("config.json.lock")).unwrap();
+    lock.try_lock().unwrap();
+    let mut looping = Looping::start(&mut run);
+    // The token is fetched (moto's expires in 2015: a warning); then the write waits.
+    looping.wait_for("expired on arrival", 1, Duration::from_secs(20));
+    std::thread::sleep(Duration::from_millis(500));
+    let signalled = Instant::now();
+    looping.signal(SIGTERM);
+    let (code, lines) = looping.exit_within(Duration::from_secs(3));
+    assert_eq!(code, 0, "{}", lines.join("\n"));
+    assert!(
+        signalled.elapsed() < Duration::from_secs(2),
+        "took {:?} to stop",
+        signalled.elapsed()
+    );
+    assert!(
+        lines.last().unwrap().contains("stopping on signal"),
+        "{lines:?}"
+    );
+    drop(lock);
+}

@@ -88,6 +88,17 @@ fn deb_is_lintian_clean_and_complete() {
             "{path} missing from the .deb:\n{contents}"
         );
     }
+    // Every call is HTTPS: without a trust store ecr-login stops (78), so it is a dependency.
+    let (ok, depends) = output(
+        Command::new("dpkg-deb")
+            .args(["-f"])
+            .arg(&deb)
+            .arg("Depends"),
+    );
+    assert!(
+        ok && depends.contains("ca-certificates"),
+        "Depends: {depends}"
+    );
     let (ok, conffiles) = output(
         Command::new("dpkg-deb")
             .args(["--info"])
@@ -129,6 +140,11 @@ fn rpm_is_rpmlint_clean_and_complete() {
     assert!(
         config.lines().any(|l| l == "/etc/ecr-login/config.toml cn"),
         "config(noreplace):\n{config}"
+    );
+    let (_, requires) = output(Command::new("rpm").args(["-qp", "--requires"]).arg(&rpm));
+    assert!(
+        requires.lines().any(|l| l.trim() == "ca-certificates"),
+        "Requires: {requires}"
     );
     let (_, scripts) = output(Command::new("rpm").args(["-qp", "--scripts"]).arg(&rpm));
     assert!(

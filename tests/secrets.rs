@@ -88,12 +88,15 @@ fn no_token_in_argv_output_or_readable_files_for_any_sink_or_command() {
     }
     // The helper got it, on stdin.
     assert!(fs::read_to_string(&store).unwrap().contains(&password));
-    for command in [
-        vec!["status", "-vvv"],
-        vec!["status", "--json", "-vvv"],
-        vec!["logout", "-vvv"],
+    // moto's tokens expired in 2015: status finds them stale (1); logout removes them (0).
+    for (command, code) in [
+        (vec!["status", "-vvv"], 1),
+        (vec!["status", "--json", "-vvv"], 1),
+        (vec!["logout", "-vvv"], 0),
     ] {
-        outputs.push(run.again(&moto.url()).args(command).run());
+        let done = run.again(&moto.url()).args(command).run();
+        done.expect_code(code);
+        outputs.push(done);
     }
     // A bug after the tokens were fetched: the panic message must not carry one either.
     let done = run
@@ -225,4 +228,74 @@ fn temp_files_are_born_private_and_exclusive() {
         state_open.contains("O_EXCL") && state_open.contains(", 0600)"),
         "{state_open}"
     );
+}
+
+/// Every way a run can fail after a token was handed out, at every verbosity: the token is
+/// in no output. Each run's exit code is checked, so a run that failed differently (and
+/// printed nothing) cannot pass for a clean one.
+#[test]
+fn failure_paths_never_print_the_token() {
+    let moto = moto();
+    let password = moto_password(&moto.url(), "us-east-1");
+    let moto_secrets = secrets_of(&password);
+
+    // ECR answered 200 with a body that holds a token but does not parse.
+    let (body, secrets) = token_body(r#","expiresAt":"tomorrow""#);
+    let broken = format!(
+        "http://127.0.0.1:{}",
+        canned_server(200, Box::leak(body.into_boxed_str()))
+    );
+    for verbosity in ["-qq", "-q", "-v", "-vv", "-vvv"] {
+        Run::new(&broken)
+            .args([USE1_A, verbosity])
+            .run()
+            .expect_code(76)
+            .expect_no_secret(&secrets);
+    }
+    Run::new(&broken)
+        .args([USE1_A])
+        .run()
+        .expect_code(76)
+        .expect_stderr_contains("is not a GetAuthorizationToken response")
+        .expect_no_secret(&secrets);
+
+    // An error answer (a proxy's 503 page) that quotes a token: shown, with the token masked.
+    let (body, secrets) = token_body("");
+    let quoting = format!(
+        "http://127.0.0.1:{}",
+        canned_server(503, Box::leak(body.into_boxed_str()))
+    );
+    Run::new(&quoting)
+        .args([USE1_A, "-vvv"])
+        .env("AWS_MAX_ATTEMPTS", "1")
+        .run()
+        .expect_code(75)
+        .expect_stderr_contains("HTTP 503")
+        .expect_stderr_contains("\"authorizationToken\":\"***\"")
+        .expect_no_secret(&secrets);
+
+    // A credential helper and a docker that echo what they were given into their errors.
+    let echoing = "#!/bin/sh\necho \"refused: $(/bin/cat)\" >&2\nexit 1\n";
+    let run = Run::new(&moto.url()).args([USE1_A, "-vvv"]);
+    let bin = run.home.path().join("bin");
+    fs::create_dir_all(&bin).unwrap();
+    for tool in ["docker-credential-echo", "docker"] {
+        fs::write(bin.join(tool), echoing).unwrap();
+        fs::set_permissions(bin.join(tool), fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    fs::create_dir_all(run.docker_dir()).unwrap();
+    fs::write(run.config_json(), r#"{"credsStore": "echo"}"#).unwrap();
+    let mut helper = run;
+    helper
+        .run()
+        .expect_code(73)
+        .expect_stderr_contains("docker-credential-echo store failed")
+        .expect_no_secret(&moto_secrets);
+    helper
+        .again(&moto.url())
+        .args([USE1_A, "-vvv", "--method", "docker"])
+        .run()
+        .expect_code(75)
+        .expect_stderr_contains("refused: ***")
+        .expect_no_secret(&moto_secrets);
 }

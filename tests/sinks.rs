@@ -355,3 +355,313 @@ fn one_failing_sink_does_not_stop_the_others() {
         "config still written"
     );
 }
+
+#[test]
+fn logout_dry_run_removes_nothing_and_unused_options_are_refused() {
+    let moto = moto();
+    let dir = tempfile::tempdir().unwrap();
+    let run = Run::new(&moto.url());
+    run.again(&moto.url())
+        .args([USE1_A])
+        .every_file_sink(dir.path())
+        .run()
+        .expect_code(0);
+    let snapshot = |run: &Run| -> Vec<(String, Option<Vec<u8>>)> {
+        let state = run.home.path().join(".local/state/ecr-login/state.json");
+        [
+            run.config_json(),
+            dir.path().join("auth.json"),
+            dir.path().join("docker.tar.gz"),
+            dir.path().join("secret.json"),
+            state,
+        ]
+        .into_iter()
+        .map(|p| (p.display().to_string(), fs::read(&p).ok()))
+        .collect()
+    };
+    let before = snapshot(&run);
+    assert!(
+        before.iter().all(|(_, bytes)| bytes.is_some()),
+        "{before:?}"
+    );
+
+    run.again(&moto.url())
+        .args(["logout", "--dry-run"])
+        .run()
+        .expect_code(0)
+        .expect_stderr_contains(&format!("would log out of {USE1_A} in config"))
+        .expect_stderr_contains("would remove 4 record(s)");
+    assert_eq!(snapshot(&run), before, "--dry-run changed a file");
+    run.again(&moto.url())
+        .args(["logout"])
+        .env("ECR_LOGIN_DRY_RUN", "true")
+        .run()
+        .expect_code(0);
+    assert_eq!(snapshot(&run), before, "ECR_LOGIN_DRY_RUN changed a file");
+
+    // Options a command does not use are refused, not ignored.
+    for (args, says) in [
+        (
+            vec!["logout", "--min-valid", "1h"],
+            "does not use --min-valid",
+        ),
+        (vec!["status", "--every", "1h"], "does not use --every"),
+        (
+            vec!["logout", "--docker-bin", "podman"],
+            "does not use --docker-bin",
+        ),
+    ] {
+        run.again(&moto.url())
+            .args(&args)
+            .run()
+            .expect_code(64)
+            .expect_stderr_contains(says);
+    }
+    assert_eq!(snapshot(&run), before);
+
+    // Sinks named on the command line narrow logout (and status) to them.
+    let authfile = dir.path().join("auth.json");
+    let done = run
+        .again(&moto.url())
+        .args(["status", "--json", "--method", "podman", "--authfile"])
+        .args([&authfile])
+        .run();
+    done.expect_code(1);
+    assert_eq!(done.stdout().lines().count(), 1, "{}", done.stdout());
+    run.again(&moto.url())
+        .args(["logout", "--method", "podman", "--authfile"])
+        .args([&authfile])
+        .run()
+        .expect_code(0);
+    assert!(
+        auth_of(&authfile, USE1_A).is_none(),
+        "podman's entry removed"
+    );
+    assert!(
+        auth_of(&run.config_json(), USE1_A).is_some(),
+        "docker's kept"
+    );
+    assert!(dir.path().join("docker.tar.gz").exists());
+}
+
+/// An archive the operator made with other files in it (certificates, a long path, a
+/// symlink): ecr-login changes its config.json and keeps every other member as it was.
+#[test]
+fn the_archive_keeps_every_other_member() {
+    let tar = require("tar");
+    let moto = moto();
+    let password = moto_password(&moto.url(), "us-east-1");
+    let dir = tempfile::tempdir().unwrap();
+    let tree = dir.path().join("tree");
+    let long = format!("deep/{}/file.txt", "d".repeat(120));
+    let cert = ".docker/certs.d/registry.example.com/ca.crt";
+    for (path, text) in [
+        (
+            cert,
+            "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+        ),
+        (
+            ".docker/config.json",
+            r#"{"auths": {"ghcr.io": {"auth": "Z2g6cA=="}}, "psFormat": "x"}"#,
+        ),
+        (long.as_str(), "far down\n"),
+        ("readme.txt", "ours\n"),
+    ] {
+        let path = tree.join(path);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(&path, text).unwrap();
+    }
+    std::os::unix::fs::symlink("readme.txt", tree.join("link")).unwrap();
+    let archive = dir.path().join("docker.tar.gz");
+    let status = Command::new(&tar)
+        .args(["--format=gnu", "-czf"])
+        .arg(&archive)
+        .arg("-C")
+        .arg(&tree)
+        .args([".docker", "deep", "readme.txt", "link"])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let listing = |archive: &Path| -> Vec<String> {
+        let out = Command::new(&tar)
+            .arg("-tzf")
+            .arg(archive)
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    };
+    let before = listing(&archive);
+    assert!(
+        before
+            .iter()
+            .any(|l| l.ends_with("file.txt") && l.len() > 100)
+    );
+
+    let run = Run::new(&moto.url());
+    run.again(&moto.url())
+        .args([USE1_A, "--method", "archive", "--archive"])
+        .args([&archive])
+        .run()
+        .expect_code(0);
+    assert_eq!(listing(&archive), before, "members, names and order kept");
+    let out = tempfile::tempdir().unwrap();
+    let status = Command::new(&tar)
+        .arg("-xzf")
+        .arg(&archive)
+        .arg("-C")
+        .arg(out.path())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    for path in [cert, long.as_str(), "readme.txt"] {
+        assert_eq!(
+            fs::read(out.path().join(path)).unwrap(),
+            fs::read(tree.join(path)).unwrap(),
+            "{path}"
+        );
+    }
+    assert_eq!(
+        fs::read_link(out.path().join("link")).unwrap(),
+        Path::new("readme.txt")
+    );
+    let config: serde_json::Value =
+        serde_json::from_slice(&fs::read(out.path().join(".docker/config.json")).unwrap()).unwrap();
+    assert_eq!(decoded_auth(&config, USE1_A), format!("AWS:{password}"));
+    assert_eq!(config["auths"]["ghcr.io"]["auth"], "Z2g6cA==");
+    assert_eq!(config["psFormat"], "x");
+
+    // Logging out takes our entry out and keeps the rest: the archive is not deleted.
+    run.again(&moto.url()).args(["logout"]).run().expect_code(0);
+    assert_eq!(listing(&archive), before);
+}
+
+/// Relative paths and `~` mean what the user means: recorded absolute, so status and
+/// logout run from anywhere find the same files.
+#[test]
+fn relative_paths_and_tilde_are_recorded_absolute() {
+    let moto = moto();
+    let work = tempfile::tempdir().unwrap();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let mut run = Run::new(&moto.url())
+        .env("DOCKER_CONFIG", "rel/.docker")
+        .args([
+            USE1_A,
+            "--method",
+            "config,podman,archive,kube-secret",
+            "--kube-secret",
+            "ci/ecr",
+            "--authfile",
+            "rel/auth.json",
+            "--archive",
+            "rel/docker.tar.gz",
+            "--kube-output",
+            "rel/secret.json",
+        ]);
+    run.command().current_dir(work.path());
+    run.run().expect_code(0);
+    for file in [
+        ".docker/config.json",
+        "auth.json",
+        "docker.tar.gz",
+        "secret.json",
+    ] {
+        assert!(work.path().join("rel").join(file).is_file(), "{file}");
+    }
+    let mut status = run.again(&moto.url()).args(["status", "--json"]);
+    status.command().current_dir(elsewhere.path());
+    let done = status.run();
+    let states: Vec<String> = done
+        .stdout()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["state"].to_string())
+        .collect();
+    assert_eq!(states, vec!["\"expired\""; 4], "{}", done.stdout());
+    let mut logout = run.again(&moto.url()).args(["logout"]);
+    logout.command().current_dir(elsewhere.path());
+    logout.run().expect_code(0);
+    assert!(auth_of(&work.path().join("rel/.docker/config.json"), USE1_A).is_none());
+    assert!(!work.path().join("rel/docker.tar.gz").exists());
+
+    // `~` in the settings file is the home directory, not a directory named "~".
+    let mut run = Run::new(&moto.url()).with_config("docker_config = \"~/.docker-ci\"\n");
+    run = run.args([USE1_A]);
+    run.command().current_dir(work.path());
+    run.run().expect_code(0);
+    assert!(auth_of(&run.home.path().join(".docker-ci/config.json"), USE1_A).is_some());
+    assert!(!work.path().join("~").exists());
+}
+
+#[test]
+fn secret_names_are_validated_as_kubernetes_does() {
+    for bad in ["ci/a..b", "ci/a.-b", "ci/-a", "ci/a.", "c_i/x"] {
+        Run::new(&moto().url())
+            .args([USE1_A, "--method", "kube-secret", "--kube-secret", bad])
+            .run()
+            .expect_code(64)
+            .expect_stderr_contains("NAMESPACE/NAME");
+    }
+}
+
+/// The Secret's `expires-at` is when its first registry lapses, across the runs merged into
+/// one manifest file.
+#[test]
+fn a_merged_secret_expires_with_its_earliest_registry() {
+    let moto = moto();
+    let soon = CountingProxy::start_with(
+        &moto.url(),
+        ProxyOptions {
+            expires_in: Some(Duration::from_secs(3600)),
+            ..Default::default()
+        },
+    );
+    let later = CountingProxy::start_with(
+        &moto.url(),
+        ProxyOptions {
+            expires_in: Some(Duration::from_secs(12 * 3600)),
+            ..Default::default()
+        },
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("secret.json");
+    let login = |endpoint: &str, host: &str| {
+        Run::new(endpoint)
+            .args([
+                host,
+                "--method",
+                "kube-secret",
+                "--kube-secret",
+                "ci/ecr",
+                "--kube-output",
+            ])
+            .args([&file])
+            .run()
+            .expect_code(0);
+        let manifest: serde_json::Value =
+            serde_json::from_slice(&fs::read(&file).unwrap()).unwrap();
+        let at = manifest["metadata"]["annotations"]["ecr-login/expires-at"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let left = humantime::parse_rfc3339(&at)
+            .unwrap()
+            .duration_since(std::time::SystemTime::now())
+            .unwrap_or_default();
+        left.as_secs() / 3600
+    };
+    assert_eq!(login(&soon.url(), USE1_A), 0, "first registry: 1 hour");
+    assert_eq!(
+        login(&later.url(), EUW1_A),
+        0,
+        "the second lapses in 12 hours, but the first still in 1"
+    );
+    assert_eq!(
+        login(&later.url(), USE1_A),
+        11,
+        "both refreshed for 12 hours"
+    );
+}

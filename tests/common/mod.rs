@@ -13,7 +13,15 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
-pub const BIN: &str = env!("CARGO_BIN_EXE_ecr-login");
+/// The binary under test: cargo's build of it, or `ECR_LOGIN_TEST_BINARY` (to run the suite
+/// against a packaged build, or an older one to see a regression test fail).
+pub fn bin() -> &'static str {
+    static BIN: OnceLock<String> = OnceLock::new();
+    BIN.get_or_init(|| {
+        std::env::var("ECR_LOGIN_TEST_BINARY")
+            .unwrap_or_else(|_| env!("CARGO_BIN_EXE_ecr-login").to_string())
+    })
+}
 
 /// A server process that dies with the test binary: it runs under `sh`, which kills it once
 /// our end of its stdin pipe closes (the test process exited, however it exited).
@@ -153,6 +161,8 @@ pub fn b64_decode(s: &str) -> Vec<u8> {
 pub struct Run {
     pub home: Arc<tempfile::TempDir>,
     cmd: Command,
+    /// Stdout was given somewhere else (`stdout_closed`): not captured.
+    stdout_given: bool,
 }
 
 impl Run {
@@ -173,7 +183,7 @@ impl Run {
             endpoint,
             Command::new("sh"),
         );
-        run.cmd.args(["-c", script]).env("ECR_LOGIN", BIN).env(
+        run.cmd.args(["-c", script]).env("ECR_LOGIN", bin()).env(
             "PATH",
             format!(
                 "{}:/usr/sbin:/usr/bin:/sbin:/bin",
@@ -184,7 +194,7 @@ impl Run {
     }
 
     fn in_home(home: Arc<tempfile::TempDir>, endpoint: &str) -> Run {
-        Run::in_home_with(home, endpoint, Command::new(BIN))
+        Run::in_home_with(home, endpoint, Command::new(bin()))
     }
 
     fn in_home_with(home: Arc<tempfile::TempDir>, endpoint: &str, mut cmd: Command) -> Run {
@@ -203,7 +213,11 @@ impl Run {
             .env("AWS_SECRET_ACCESS_KEY", "secret")
             .env("AWS_ENDPOINT_URL", endpoint)
             .stdin(Stdio::null());
-        Run { home, cmd }
+        Run {
+            home,
+            cmd,
+            stdout_given: false,
+        }
     }
 
     /// The PATH of the machine, for tests that need real tools.
@@ -255,15 +269,80 @@ impl Run {
         ])
     }
 
+    /// `--config FILE` with `text` written to FILE in the home directory.
+    pub fn with_config(self, text: &str) -> Run {
+        let file = self.home.path().join("config.toml");
+        std::fs::write(&file, text).unwrap();
+        self.args(["--config".as_ref(), file.as_os_str()])
+    }
+
+    /// Stdout is a pipe whose reader is already gone (`ecr-login status | head -0`).
+    pub fn stdout_closed(mut self) -> Run {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        self.cmd.stdout(writer);
+        self.stdout_given = true;
+        self
+    }
+
     pub fn command(&mut self) -> &mut Command {
         &mut self.cmd
     }
 
+    /// Run to the end: a run still going after two minutes is a hang, killed and failed.
+    #[track_caller]
     pub fn run(&mut self) -> Done {
+        const HUNG: Duration = Duration::from_secs(120);
         let started = Instant::now();
-        let output = self.cmd.output().expect("running ecr-login");
+        if !self.stdout_given {
+            self.cmd.stdout(Stdio::piped());
+        }
+        let mut child = self
+            .cmd
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("running ecr-login");
+        let read = |pipe: Option<Box<dyn Read + Send>>| {
+            thread::spawn(move || {
+                let mut bytes = Vec::new();
+                if let Some(mut pipe) = pipe {
+                    let _ = pipe.read_to_end(&mut bytes);
+                }
+                bytes
+            })
+        };
+        let stdout = read(
+            child
+                .stdout
+                .take()
+                .map(|p| Box::new(p) as Box<dyn Read + Send>),
+        );
+        let stderr = read(
+            child
+                .stderr
+                .take()
+                .map(|p| Box::new(p) as Box<dyn Read + Send>),
+        );
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if started.elapsed() > HUNG {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "ecr-login hung: still running after {HUNG:?}; stderr:\n{}",
+                    String::from_utf8_lossy(&stderr.join().unwrap_or_default())
+                );
+            }
+            thread::sleep(Duration::from_millis(5));
+        };
         Done {
-            output,
+            output: Output {
+                status,
+                stdout: stdout.join().unwrap_or_default(),
+                stderr: stderr.join().unwrap_or_default(),
+            },
             elapsed: started.elapsed(),
         }
     }
@@ -285,6 +364,31 @@ impl Done {
 
     pub fn stdout(&self) -> String {
         String::from_utf8_lossy(&self.output.stdout).into_owned()
+    }
+
+    #[track_caller]
+    pub fn expect_stderr_contains(&self, text: &str) -> &Done {
+        assert!(
+            self.stderr().contains(text),
+            "expected {text:?} in stderr:\n{}",
+            self.stderr()
+        );
+        self
+    }
+
+    /// None of `secrets` on stdout or stderr.
+    #[track_caller]
+    pub fn expect_no_secret(&self, secrets: &[String]) -> &Done {
+        for secret in secrets {
+            assert!(
+                !self.stdout().contains(secret.as_str())
+                    && !self.stderr().contains(secret.as_str()),
+                "a secret was printed:\nstdout:\n{}\nstderr:\n{}",
+                self.stdout(),
+                self.stderr()
+            );
+        }
+        self
     }
 
     #[track_caller]
@@ -339,6 +443,10 @@ pub struct ProxyOptions {
     /// Answer the first `times` GetAuthorizationToken calls with (status, body) instead of
     /// forwarding them: a fault ECR could produce but moto does not.
     pub fault: Option<(u16, &'static str, usize)>,
+    /// Send `fault` to this call (an X-Amz-Target, lowercase, or an STS `Action`) instead.
+    pub fault_on: Option<&'static str>,
+    /// Remove `expiresAt` from GetAuthorizationToken's answers.
+    pub drop_expiry: bool,
 }
 
 impl CountingProxy {
@@ -446,11 +554,21 @@ fn proxy_one(
         *calls.lock().unwrap().entry(region).or_default() += 1;
     }
     thread::sleep(options.delay);
-    if let (true, Some((status, body, times))) = (is_token_call, options.fault)
+    let faulted = match options.fault_on {
+        Some(call) => target == call,
+        None => is_token_call,
+    };
+    if let (true, Some((status, body, times))) = (faulted, options.fault)
         && injected.fetch_add(1, Ordering::SeqCst) < times
     {
+        // STS speaks XML; ECR speaks JSON.
+        let kind = if body.starts_with('<') {
+            "text/xml"
+        } else {
+            "application/x-amz-json-1.1"
+        };
         let response = format!(
-            "HTTP/1.1 {status} Fault\r\nContent-Type: application/x-amz-json-1.1\r\n\
+            "HTTP/1.1 {status} Fault\r\nContent-Type: {kind}\r\n\
              Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
             body.len()
         );
@@ -471,16 +589,17 @@ fn proxy_one(
     up.write_all(&body)?;
     let mut response = Vec::new();
     up.read_to_end(&mut response)?;
-    if let (true, Some(expires_in)) = (is_token_call, options.expires_in) {
-        response = rewrite_expiry(&response, expires_in);
+    if is_token_call && (options.expires_in.is_some() || options.drop_expiry) {
+        response = rewrite_expiry(&response, options.expires_in);
     }
     let mut out = &client;
     out.write_all(&response)?;
     out.flush()
 }
 
-/// Set every `"expiresAt"` in a JSON response to now + `expires_in`, fixing Content-Length.
-fn rewrite_expiry(response: &[u8], expires_in: Duration) -> Vec<u8> {
+/// Set every `"expiresAt"` in a JSON response to now + `expires_in` (or remove it), fixing
+/// Content-Length.
+fn rewrite_expiry(response: &[u8], expires_in: Option<Duration>) -> Vec<u8> {
     let text = String::from_utf8_lossy(response);
     let Some((head, body)) = text.split_once("\r\n\r\n") else {
         return response.to_vec();
@@ -489,13 +608,18 @@ fn rewrite_expiry(response: &[u8], expires_in: Duration) -> Vec<u8> {
         Ok(v) => v,
         Err(_) => return response.to_vec(),
     };
-    let when = (std::time::SystemTime::now() + expires_in)
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
     if let Some(list) = value["authorizationData"].as_array_mut() {
         for data in list {
-            data["expiresAt"] = serde_json::json!(when);
+            match expires_in {
+                Some(expires_in) => {
+                    let when = (std::time::SystemTime::now() + expires_in)
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .unwrap()
+                        .as_secs();
+                    data["expiresAt"] = serde_json::json!(when);
+                }
+                None => drop(data.as_object_mut().unwrap().remove("expiresAt")),
+            }
         }
     }
     let body = value.to_string();
@@ -536,6 +660,16 @@ pub fn read_request(reader: &mut impl BufRead) -> std::io::Result<Option<(String
     let mut body = vec![0; length];
     reader.read_exact(&mut body)?;
     Ok(Some((head, body)))
+}
+
+/// A token-bearing body, and the secrets in it that must never be printed.
+pub fn token_body(extra: &str) -> (String, Vec<String>) {
+    let password = "s3cret-from-a-broken-answer";
+    let token = token_of(password);
+    (
+        format!(r#"{{"authorizationData":[{{"authorizationToken":"{token}"{extra}}}]}}"#),
+        vec![password.to_string(), token],
+    )
 }
 
 /// A server of the tests' own that answers every request with `status` and `body`: for

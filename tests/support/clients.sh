@@ -209,16 +209,29 @@ gpg --batch --passphrase '' --quick-gen-key 'ecr-login test <test@ecr-login.inva
 pass init test@ecr-login.invalid >/dev/null
 mkdir -p "$DOCKER_CONFIG"
 echo '{"credsStore": "pass"}' >"$DOCKER_CONFIG/config.json"
-for tool in pass gpg gpg-agent docker-credential-pass; do ln -sf "$(command -v "$tool")" "$home/bin/$tool"; done
-# pass is a shell script that needs the usual tools; give it the real PATH for this run.
-env PATH="$PATH" GNUPGHOME="$GNUPGHOME" PASSWORD_STORE_DIR="$PASSWORD_STORE_DIR" HOME="$HOME" DOCKER_CONFIG="$DOCKER_CONFIG" \
-    STATE_DIRECTORY="$home/state" \
-    AWS_ENDPOINT_URL=http://127.0.0.1:5000 AWS_ACCESS_KEY_ID=AKIDEXAMPLE AWS_SECRET_ACCESS_KEY=secret \
-    AWS_EC2_METADATA_DISABLED=true AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null \
-    "$bin" -q "$host1" || fail "ecr-login into the pass store"
+# pass is a shell script that needs the usual tools; give it the real PATH for these runs.
+ecr_login_with_pass() {
+    env PATH="$PATH" GNUPGHOME="$GNUPGHOME" PASSWORD_STORE_DIR="$PASSWORD_STORE_DIR" HOME="$HOME" DOCKER_CONFIG="$DOCKER_CONFIG" \
+        STATE_DIRECTORY="$home/state" \
+        AWS_ENDPOINT_URL=http://127.0.0.1:5000 AWS_ACCESS_KEY_ID=AKIDEXAMPLE AWS_SECRET_ACCESS_KEY=secret \
+        AWS_EC2_METADATA_DISABLED=true AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null \
+        "$bin" -q "$@"
+}
+ecr_login_with_pass "$host1" || fail "ecr-login into the pass store"
 grep -q "$host1" "$DOCKER_CONFIG/config.json" && fail "auths got an entry for a host stored in pass"
 out=$(PATH="$PATH" docker manifest inspect "$host1/$image" 2>&1) || fail "docker reading from pass: $out"
 ok "credsStore pass: stored through docker-credential-pass; docker manifest inspect succeeds; config.json unchanged"
+
+# 3b. The same machine (pass installed and initialised, so it is docker's default store), but
+# config.json already holds credentials of its own and names no store: docker then ignores
+# its default store (ContainsAuth) and reads auths, so that is where they must go.
+fresh_home
+mkdir -p "$DOCKER_CONFIG"
+echo '{"auths": {"registry.example.com": {"auth": "dXNlcjpwYXNz"}}}' >"$DOCKER_CONFIG/config.json"
+ecr_login_with_pass "$host1" || fail "ecr-login with pass installed and existing auths"
+grep -q "\"$host1\"" "$DOCKER_CONFIG/config.json" || fail "no auths entry for $host1: $(cat "$DOCKER_CONFIG/config.json")"
+out=$(PATH="$PATH" docker manifest inspect "$host1/$image" 2>&1) || fail "docker with pass installed and existing auths: $out"
+ok "default store pass installed, config.json with auths of its own: written to auths, where docker reads it; docker manifest inspect succeeds"
 gpgconf --kill gpg-agent 2>/dev/null || true
 unset GNUPGHOME PASSWORD_STORE_DIR
 

@@ -39,11 +39,12 @@ for tool in systemd-nspawn debootstrap nsenter moto_server python3; do
     command -v "$tool" >/dev/null || fail "$tool is not installed (run scripts/test)"
 done
 
-if [[ ! -x $rootfs/usr/lib/systemd/systemd ]]; then
+# ca-certificates: the package depends on it (every call is HTTPS).
+if [[ ! -x $rootfs/usr/lib/systemd/systemd || ! -s $rootfs/etc/ssl/certs/ca-certificates.crt ]]; then
     echo "building $rootfs with debootstrap (cached for later runs)"
-    rm -rf "$rootfs.tmp"
+    rm -rf "$rootfs.tmp" "$rootfs"
     mkdir -p "$(dirname "$rootfs")"
-    debootstrap --variant=minbase --include=systemd,systemd-sysv,dbus bookworm "$rootfs.tmp" "$mirror" >"$work/debootstrap.log" 2>&1 ||
+    debootstrap --variant=minbase --include=systemd,systemd-sysv,dbus,ca-certificates bookworm "$rootfs.tmp" "$mirror" >"$work/debootstrap.log" 2>&1 ||
         { tail -20 "$work/debootstrap.log" >&2; fail "debootstrap"; }
     mv "$rootfs.tmp" "$rootfs"
 fi
@@ -196,6 +197,18 @@ assert base64.b64decode(auth).decode() == "AWS:" + password
 PY
 ct systemctl enable --now ecr-login@builder.timer >/dev/null 2>&1 || fail "enable ecr-login@builder.timer"
 ok "ecr-login@builder.service wrote /home/builder/.docker/config.json, owned by builder, 0600"
+
+# A build user cannot use the template to take over a directory: a ~/.docker planted as a
+# symlink to a root-owned directory leaves that directory as it was.
+ct useradd --create-home mallory
+ct install -d -m 0755 /srv/victim
+ct runuser -u mallory -- ln -s /srv/victim /home/mallory/.docker
+ct systemctl start ecr-login@mallory.service 2>/dev/null && fail "ecr-login@mallory ran through a planted symlink"
+victim=$(stat -c '%u %g %a' "/proc/$init/root/srv/victim")
+[[ $victim == "0 0 755" ]] || fail "/srv/victim is now '$victim' (uid gid mode), not '0 0 755'"
+[[ -z $(ls -A "/proc/$init/root/srv/victim") ]] || fail "ecr-login@mallory wrote into /srv/victim: $(ls -A "/proc/$init/root/srv/victim")"
+ct systemctl reset-failed ecr-login@mallory.service
+ok "ecr-login@mallory with ~/.docker -> /srv/victim: refused, /srv/victim still root's, 0755 and empty"
 
 # Removal stops and disables the timers.
 ct systemctl start ecr-login.timer
