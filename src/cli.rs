@@ -44,6 +44,16 @@ pub enum Command {
     Logout(LoginArgs),
 }
 
+/// What a command line asks for: a run, or (hidden from help, man page and completions,
+/// which are made from `Cli` alone) `ecr-login generate DIR` for the packages.
+#[derive(Debug)]
+pub enum Invocation {
+    Run(Box<Cli>),
+    Generate(PathBuf),
+}
+
+const GENERATE: &str = "generate";
+
 #[derive(Debug, Args, Default, Clone)]
 pub struct LoginArgs {
     /// Registries: ACCOUNT.dkr.ecr.REGION.amazonaws.com (any ECR flavour), public.ecr.aws, or a
@@ -193,12 +203,22 @@ pub struct Options {
 impl Cli {
     /// Parse a command line, noting which options were typed rather than taken from the
     /// environment: options a command does not use are refused only when typed.
-    pub fn from_command_line<I, T>(args: I) -> Result<Cli, clap::Error>
+    pub fn from_command_line<I, T>(args: I) -> Result<Invocation, clap::Error>
     where
         I: IntoIterator<Item = T>,
         T: Into<std::ffi::OsString> + Clone,
     {
-        let matches = Cli::command().try_get_matches_from(args)?;
+        let command = Cli::command().subcommand(
+            clap::Command::new(GENERATE)
+                .hide(true)
+                .about("Write the man page and shell completions into DIR (for the packages)")
+                .arg(clap::Arg::new("dir").value_name("DIR").required(true)),
+        );
+        let matches = command.try_get_matches_from(args)?;
+        if let Some((GENERATE, sub)) = matches.subcommand() {
+            let dir = sub.get_one::<String>("dir").expect("required");
+            return Ok(Invocation::Generate(PathBuf::from(dir)));
+        }
         let mut cli = Cli::from_arg_matches(&matches)?;
         let mut given = typed(&matches);
         if let Some((_, sub)) = matches.subcommand() {
@@ -207,7 +227,7 @@ impl Cli {
         given.sort();
         given.dedup();
         cli.given = given;
-        Ok(cli)
+        Ok(Invocation::Run(Box::new(cli)))
     }
 
     /// Whether the option with this clap id was typed on the command line.
@@ -296,12 +316,19 @@ mod tests {
 
     #[test]
     fn typed_options_are_told_from_the_environment() {
-        let cli =
-            Cli::from_command_line(["ecr-login", "status", "--every", "1h", "--json"]).unwrap();
+        let run = |args: &[&str]| match Cli::from_command_line(args).unwrap() {
+            Invocation::Run(cli) => cli,
+            other => panic!("{args:?}: {other:?}"),
+        };
+        let cli = run(&["ecr-login", "status", "--every", "1h", "--json"]);
         assert!(cli.given("every"));
         assert!(!cli.given("min_valid"));
-        let cli = Cli::from_command_line(["ecr-login", "--method", "podman", "logout"]).unwrap();
+        let cli = run(&["ecr-login", "--method", "podman", "logout"]);
         assert!(cli.given("method"));
+        assert!(matches!(
+            Cli::from_command_line(["ecr-login", "generate", "/tmp/x"]).unwrap(),
+            Invocation::Generate(dir) if dir == std::path::Path::new("/tmp/x")
+        ));
     }
 
     #[test]

@@ -12,6 +12,7 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 
 use crate::cli::{Cli, Command, Method};
+use crate::ecr::{Credentials, is_region};
 use crate::exit::{Code, ResultExt, fail};
 use crate::owner;
 
@@ -98,17 +99,6 @@ struct DetailedRegistry {
     profile: Option<String>,
     role_arn: Option<String>,
     external_id: Option<String>,
-}
-
-/// Which AWS credentials fetch a registry's token. Registries with equal credentials (and
-/// endpoint) share one API call.
-#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Credentials {
-    /// Overrides the global --profile.
-    pub profile: Option<String>,
-    /// Assumed (through STS, from the profile's credentials) before the call.
-    pub role_arn: Option<String>,
-    pub external_id: Option<String>,
 }
 
 /// A registry as written, with the credentials it asks for.
@@ -319,7 +309,7 @@ impl Settings {
 
         let region = first(opts.region.clone().or(compat.region), file.region);
         if let Some((region, source)) = &region
-            && !crate::registry::is_region(region)
+            && !is_region(region)
         {
             return Err(fail(
                 source.code(),

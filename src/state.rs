@@ -7,12 +7,10 @@ use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use crate::atomic_file;
 use crate::exit::{Code, ResultExt, fail};
-use crate::secret::Secret;
-use crate::sink::Sink;
+use crate::sinks::Sink;
 use crate::timestamp;
 
 const VERSION: u32 = 1;
@@ -63,17 +61,6 @@ impl Record {
             .and_then(|t| t.duration_since(SystemTime::now()).ok())
             .unwrap_or(Duration::ZERO)
     }
-}
-
-/// Fingerprint of credentials as a sink holds them (`user:password`).
-pub fn fingerprint_of(user_colon_password: &[u8]) -> String {
-    let digest = Sha256::digest(user_colon_password);
-    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-    format!("sha256:{hex}")
-}
-
-pub fn fingerprint(username: &str, password: &Secret) -> String {
-    fingerprint_of(format!("{username}:{}", password.expose()).as_bytes())
 }
 
 pub fn path(dir: &Path) -> PathBuf {
@@ -165,19 +152,6 @@ pub fn upsert(state: &mut State, record: Record) {
 mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
-
-    #[test]
-    fn fingerprint_is_sha256_of_user_colon_password() {
-        let out = std::process::Command::new("sh")
-            .args(["-c", "printf 'AWS:pw' | sha256sum"])
-            .output()
-            .unwrap();
-        let expected = String::from_utf8(out.stdout).unwrap();
-        assert_eq!(
-            fingerprint("AWS", &Secret::new("pw".into())),
-            format!("sha256:{}", &expected[..64])
-        );
-    }
 
     #[test]
     fn update_keeps_other_records_and_writes_0600() {

@@ -1,6 +1,7 @@
 //! Times ecr-login writes and reads: RFC 3339 text and seconds since the epoch, each made in
 //! one place and safe for any input. Docker, the journal and Kubernetes all take RFC 3339
-//! between 1970 and 9999; anything outside is refused where it comes in.
+//! between 1970 and 9999; anything outside is refused where it comes in. And durations as
+//! people read them.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -29,6 +30,27 @@ pub fn rfc3339(t: SystemTime) -> String {
     humantime::format_rfc3339_seconds(clamped).to_string()
 }
 
+/// When a token expires, for log lines: `(RFC 3339 text for the EXPIRES_AT field, phrase)`,
+/// formatted once.
+pub fn expiry_text(expires_at: Option<SystemTime>) -> (Option<String>, String) {
+    let text = expires_at.map(rfc3339);
+    let phrase = match &text {
+        Some(t) => format!("expires {t}"),
+        None => "no expiry given".to_string(),
+    };
+    (text, phrase)
+}
+
+/// `11h 58m`, `4m 10s`: precise enough for a health check, short enough for a log line.
+pub fn short_duration(d: Duration) -> String {
+    let secs = d.as_secs();
+    match (secs / 3600, secs / 60 % 60, secs % 60) {
+        (h, m, _) if h > 0 => format!("{h}h {m}m"),
+        (_, m, s) if m > 0 => format!("{m}m {s}s"),
+        (_, _, s) => format!("{s}s"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -48,6 +70,13 @@ mod tests {
             rfc3339(UNIX_EPOCH + Duration::from_secs(1_420_070_400)),
             "2015-01-01T00:00:00Z"
         );
+    }
+
+    #[test]
+    fn durations_for_people() {
+        assert_eq!(short_duration(Duration::from_secs(43_080)), "11h 58m");
+        assert_eq!(short_duration(Duration::from_secs(250)), "4m 10s");
+        assert_eq!(short_duration(Duration::from_secs(9)), "9s");
     }
 
     #[test]
