@@ -3,6 +3,7 @@
 //! or retry forever, are refused here first (78).
 
 use std::borrow::Cow;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -16,9 +17,8 @@ use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_runtime::env_config::file::EnvConfigFiles;
 use aws_sdk_ecr::config::SharedHttpClient;
 use aws_smithy_http_client::proxy::ProxyConfig;
-use aws_smithy_http_client::tls::{self, TlsContext, TrustStore, rustls_provider::CryptoMode};
+use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 use aws_types::os_shim_internal::{Env, Fs};
-use base64::Engine;
 
 use super::credentials::Credentials;
 use crate::exit::{Code, fail};
@@ -54,17 +54,12 @@ fn http_client() -> Result<SharedHttpClient> {
     static CLIENT: OnceLock<Result<SharedHttpClient, String>> = OnceLock::new();
     CLIENT
         .get_or_init(|| {
-            let trust = trust_store()?;
+            check_ca_certificates()?;
             Ok(
                 aws_smithy_http_client::Builder::new().build_with_connector_fn(
-                    move |settings, components| {
-                        let context = TlsContext::builder()
-                            .with_trust_store(trust.clone())
-                            .build()
-                            .expect("a trust store is all the context there is");
+                    |settings, components| {
                         let mut connector = aws_smithy_http_client::Connector::builder()
-                            .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
-                            .tls_context(context);
+                            .tls_provider(tls::Provider::Rustls(CryptoMode::Ring));
                         connector.set_connector_settings(settings.cloned());
                         if let Some(components) = components {
                             connector.set_sleep_impl(components.sleep_impl());
@@ -79,37 +74,51 @@ fn http_client() -> Result<SharedHttpClient> {
         .map_err(|message| fail(Code::Config, message))
 }
 
-/// The system's CA certificates (`SSL_CERT_FILE`/`SSL_CERT_DIR`, else the distribution's
-/// bundle), keeping only those rustls accepts: the SDK would panic on the others, and on
-/// an empty store.
-fn trust_store() -> std::result::Result<TrustStore, String> {
-    let found = rustls_native_certs::load_native_certs();
-    let mut accepted = rustls::RootCertStore::empty();
-    let mut pem = String::new();
-    for cert in found.certs {
-        if accepted.add(cert.clone()).is_ok() {
-            let body = base64::engine::general_purpose::STANDARD.encode(cert.as_ref());
-            pem.push_str("-----BEGIN CERTIFICATE-----\n");
-            for line in body.as_bytes().chunks(64) {
-                pem.push_str(std::str::from_utf8(line).expect("base64 is ASCII"));
-                pem.push('\n');
-            }
-            pem.push_str("-----END CERTIFICATE-----\n");
-        }
+/// The trust store the client loads (rustls-native-certs: `SSL_CERT_FILE`/`SSL_CERT_DIR`,
+/// else the places openssl-probe finds) must hold a certificate: without one nothing can be
+/// trusted, and the SDK would assert. Looked for by its PEM marker only: decoding the store
+/// here as well would double the largest cost of a run.
+fn check_ca_certificates() -> std::result::Result<(), String> {
+    let file = std::env::var_os("SSL_CERT_FILE").map(PathBuf::from);
+    let dirs: Vec<PathBuf> = std::env::var_os("SSL_CERT_DIR")
+        .map(|dirs| {
+            std::env::split_paths(&dirs)
+                .filter(|d| !d.as_os_str().is_empty())
+                .collect()
+        })
+        .unwrap_or_default();
+    let (file, dirs) = if file.is_some() || !dirs.is_empty() {
+        (file, dirs)
+    } else {
+        let probed = openssl_probe::probe();
+        (probed.cert_file, probed.cert_dir)
+    };
+    let holds_one = |path: &Path| {
+        std::fs::read(path).is_ok_and(|bytes| {
+            bytes
+                .windows(PEM_CERTIFICATE.len())
+                .any(|w| w == PEM_CERTIFICATE)
+        })
+    };
+    let found = file.as_deref().is_some_and(holds_one)
+        || dirs.iter().any(|dir| {
+            std::fs::read_dir(dir)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .any(|entry| holds_one(&entry.path()))
+        });
+    if found {
+        return Ok(());
     }
-    if accepted.is_empty() {
-        let why = found
-            .errors
-            .first()
-            .map(|e| format!(" ({e})"))
-            .unwrap_or_default();
-        return Err(format!(
-            "no CA certificates found{why}: install the ca-certificates package, or set \
-             SSL_CERT_FILE to a PEM bundle"
-        ));
-    }
-    Ok(TrustStore::empty().with_pem_certificate(pem.into_bytes()))
+    Err(
+        "no CA certificates found: install the ca-certificates package, or set SSL_CERT_FILE \
+         to a PEM bundle"
+            .to_string(),
+    )
 }
+
+const PEM_CERTIFICATE: &[u8] = b"-----BEGIN CERTIFICATE-----";
 
 /// `AWS_ENDPOINT_URL` and every `AWS_ENDPOINT_URL_<SERVICE>`: a malformed one would fail
 /// every call as if the network were down, and be retried forever.
