@@ -5,11 +5,13 @@
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use crate::common::{bin, require, require_root};
+use crate::common::{bin, exclusive, require, require_root};
 
 #[test]
 fn docker_skopeo_and_podman_authenticate_with_what_ecr_login_wrote() {
     require_root("a private network and mount namespace (unshare), with a registry on port 443");
+    // Heavy, and its processes handle moto's password: never beside the argv scanners.
+    let _alone = exclusive();
     for tool in [
         "docker",
         "skopeo",

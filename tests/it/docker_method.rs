@@ -27,6 +27,8 @@ fn run_in_netns(registry_password: &str, hosts: &[&str], args: &[&str]) -> Outco
     require("docker-registry");
     require("unshare");
     require_root("a private network and mount namespace (unshare), with a registry on port 443");
+    // It scans every argv on the machine: no other test's processes beside it.
+    let _alone = exclusive();
     let work = tempfile::tempdir().unwrap();
     let home = work.path().join("home");
     fs::create_dir_all(home.join("bin")).unwrap();

@@ -244,6 +244,8 @@ fn timer_refreshes_before_a_12_hour_token_lapses() {
 #[test]
 fn operator_experience_in_a_booted_systemd() {
     require_root("a container booted with systemd-nspawn");
+    // Heavy, and its processes handle moto's password: never beside the argv scanners.
+    let _alone = crate::common::exclusive();
     for tool in ["systemd-nspawn", "debootstrap", "nsenter"] {
         require(tool);
     }

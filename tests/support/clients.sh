@@ -120,9 +120,12 @@ json.dump({"schemaVersion": 2, "manifests": [dict(manifest, mediaType="applicati
     annotations={"org.opencontainers.image.ref.name": "1.0"})]}, open(os.path.join(root, "index.json"), "w"))
 json.dump({"imageLayoutVersion": "1.0.0"}, open(os.path.join(root, "oci-layout"), "w"))
 PY
-printf 'AWS:%s' "$password" >"$work/admin-creds"
+# An auth file, not --dest-creds: the password never goes on an argv.
+printf '{"auths": {"%s": {"auth": "%s"}, "%s": {"auth": "%s"}}}' \
+    "$host1" "$(printf 'AWS:%s' "$password" | base64 -w0)" "$host2" "$(printf 'AWS:%s' "$password" | base64 -w0)" \
+    >"$work/admin-creds"
 for host in "$host1" "$host2"; do
-    skopeo copy --quiet --dest-creds "$(cat "$work/admin-creds")" "oci:$work/oci:1.0" "docker://$host/$image" \
+    skopeo copy --quiet --dest-authfile "$work/admin-creds" "oci:$work/oci:1.0" "docker://$host/$image" \
         >"$work/push.log" 2>&1 || { cat "$work/push.log" >&2; fail "pushing the test image to $host"; }
 done
 rm -f "$work/admin-creds"

@@ -64,6 +64,9 @@ wait_port 127.0.0.1 "$denying" || fail "moto did not start"
 # What moto hands out, asked directly, so the expectation does not come from ecr-login.
 password=$(moto_password "http://127.0.0.1:$moto")
 token=$(printf 'AWS:%s' "$password" | base64 -w0)
+# The checks below get them from the environment: never on an argv, where the argv-scanning
+# tests (and anyone on the machine) would see them.
+export MOTO_PASSWORD=$password MOTO_TOKEN=$token
 
 systemd-nspawn --register=no --keep-unit --boot --volatile=overlay --quiet -D "$rootfs" \
     --bind-ro="$(dirname "$deb")":/mnt/pkg >"$work/nspawn.log" 2>&1 </dev/null &
@@ -123,9 +126,9 @@ ct systemctl stop ecr-login.timer
 ok "timer enabled and scheduled: $(sed -n 2p <<<"$timers" | tr -s ' ')"
 
 ct systemctl start ecr-login.service || fail "the first run on a fresh host failed: $(ct systemctl status ecr-login --no-pager)"
-python3 - "/proc/$init/root/root/.docker/config.json" "$password" <<'PY' || fail "root's config.json"
+python3 - "/proc/$init/root/root/.docker/config.json" <<'PY' || fail "root's config.json"
 import base64, json, os, stat, sys
-path, password = sys.argv[1], sys.argv[2]
+path, password = sys.argv[1], os.environ["MOTO_PASSWORD"]
 auths = json.load(open(path))["auths"]
 for host in ["111122223333.dkr.ecr.us-east-1.amazonaws.com", "444455556666.dkr.ecr.eu-west-1.amazonaws.com"]:
     assert base64.b64decode(auths[host]["auth"]).decode() == "AWS:" + password, host
@@ -145,9 +148,9 @@ PY
 ok "ecr-login status (root, by hand) sees the unit's records in /var/lib/ecr-login"
 
 ct journalctl -u ecr-login -o json --no-pager >"$work/journal.json"
-python3 - "$work/journal.json" "$password" "$token" <<'PY' || fail "journal"
-import json, sys
-path, password, token = sys.argv[1:4]
+python3 - "$work/journal.json" <<'PY' || fail "journal"
+import json, os, sys
+path, password, token = sys.argv[1], os.environ["MOTO_PASSWORD"], os.environ["MOTO_TOKEN"]
 text = open(path).read()
 assert password not in text and token not in text, "the token reached the journal"
 records = [json.loads(line) for line in text.splitlines()]
@@ -185,9 +188,9 @@ ok "unreachable endpoint: status=75 and Status: ...exit 75/TEMPFAIL; the unit wa
 set_endpoint "$moto"
 ct useradd --create-home builder
 ct systemctl start ecr-login@builder.service || fail "ecr-login@builder: $(ct systemctl status ecr-login@builder --no-pager)"
-python3 - "/proc/$init/root/home/builder/.docker/config.json" "$password" "$(stat -c %u "/proc/$init/root/home/builder")" <<'PY' || fail "builder's config.json"
+python3 - "/proc/$init/root/home/builder/.docker/config.json" "$(stat -c %u "/proc/$init/root/home/builder")" <<'PY' || fail "builder's config.json"
 import base64, json, os, stat, sys
-path, password, uid = sys.argv[1], sys.argv[2], int(sys.argv[3])
+path, password, uid = sys.argv[1], os.environ["MOTO_PASSWORD"], int(sys.argv[2])
 st = os.stat(path)
 assert st.st_uid == uid, (st.st_uid, uid)
 assert stat.S_IMODE(st.st_mode) == 0o600, oct(st.st_mode)
