@@ -39,8 +39,6 @@ pub fn store(
         existing.as_ref().map(|(bytes, _)| bytes.as_slice()),
         &target,
     )?;
-    // Docker decides on its default store once, from the file as it reads it.
-    let default_store = default_store.filter(|_| !contains_auth(&config));
 
     let mut results: Vec<Result<Stored>> = entries
         .iter()
@@ -173,8 +171,8 @@ pub fn parse(bytes: Option<&[u8]>, path: &Path) -> Result<Map<String, Value>> {
 
 /// Docker's rule (docker/cli `GetCredentialsStore`): an entry in `credHelpers[host]` decides
 /// (`""` means the file itself), then `credsStore`, then the platform's default store, which
-/// docker applies only to a file without any credentials of its own (`ContainsAuth`; the
-/// caller passes `None` for such a file).
+/// docker applies only to a file without any credentials of its own (`ContainsAuth`).
+/// Writing keeps the answer stable: where the default applies, nothing goes into `auths`.
 pub fn credential_helper(
     config: &Map<String, Value>,
     host: &str,
@@ -186,13 +184,14 @@ pub fn credential_helper(
     let store = config.get("credsStore").and_then(Value::as_str);
     match store.filter(|s| !s.is_empty()) {
         Some(store) => Some(store.to_string()),
+        None if contains_auth(config) => None,
         None => default_store.map(str::to_string),
     }
 }
 
 /// docker/cli `ConfigFile.ContainsAuth`: a store, a helper, or any `auths` entry. Only a file
 /// without any of them gets the platform's default store.
-pub fn contains_auth(config: &Map<String, Value>) -> bool {
+fn contains_auth(config: &Map<String, Value>) -> bool {
     let filled = |key| {
         config
             .get(key)
@@ -389,7 +388,6 @@ pub fn held(
     let acting = owner::act_as_owner_of(file)?;
     let existing = atomic_file::read_existing(file, "docker config")?;
     let config = parse(existing.as_ref().map(|(b, _)| b.as_slice()), file)?;
-    let default_store = default_store.filter(|_| !contains_auth(&config));
     if let Some(name) = credential_helper(&config, host, default_store) {
         let helper = Helper {
             name: &name,
@@ -422,7 +420,6 @@ pub fn remove(
         return Ok(Removal::Absent);
     };
     let mut config = parse(Some(&bytes), &target)?;
-    let default_store = default_store.filter(|_| !contains_auth(&config));
     if let Some(name) = credential_helper(&config, host, default_store) {
         let helper = Helper {
             name: &name,
@@ -560,6 +557,8 @@ mod tests {
             Some("secretservice")
         );
         // Docker applies the default store only to a file holding no credentials.
+        let with_auths = parse(Some(br#"{"auths": {"ghcr.io": {}}}"#), Path::new("c")).unwrap();
+        assert_eq!(helper(&with_auths, "a", Some("pass")), None);
         assert!(!contains_auth(&plain));
         for holding in [
             &br#"{"auths": {"ghcr.io": {}}}"#[..],
