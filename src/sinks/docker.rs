@@ -80,8 +80,10 @@ pub fn classify_login_error(stderr: &str) -> (Code, Option<&str>) {
                 "authentication required",
                 "incorrect username or password",
                 "denied",
-                "401",
-                "403",
+                // A status as docker words it: a bare "401" would match a port such as
+                // 127.0.0.1:40130 in a DNS error.
+                "401 unauthorized",
+                "403 forbidden",
             ],
         ),
     ];
@@ -130,6 +132,16 @@ mod tests {
                 Code::TempFail,
             ),
             ("net/http: TLS handshake timeout", Code::TempFail),
+            (
+                "Error response from daemon: Get \"https://h/v2/\": Forbidden: 403 Forbidden",
+                Code::NoPerm,
+            ),
+            // A port that starts like a status code is not a refusal.
+            (
+                "Get \"https://h/v2/\": dial tcp: lookup h on 127.0.0.1:53: read udp \
+                 127.0.0.1:40130->127.0.0.1:53: read: connection refused",
+                Code::TempFail,
+            ),
         ];
         for (stderr, code) in cases {
             assert_eq!(classify_login_error(stderr).0, code, "{stderr}");
