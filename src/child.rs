@@ -12,6 +12,8 @@ use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::exit::{Code, fail};
+
 /// What a program that ran to its end left behind.
 #[derive(Debug)]
 pub struct Output {
@@ -31,6 +33,23 @@ pub enum Failure {
 /// Process groups of the programs running now, so a signal that stops ecr-login stops
 /// them too.
 static GROUPS: Mutex<Vec<i32>> = Mutex::new(Vec::new());
+
+impl Failure {
+    /// The error of a program that did not run to its end: missing or unstartable (69,
+    /// `missing` says what to do), or killed at the deadline (75). `doing` names the run.
+    pub fn into_error(self, doing: &str, missing: &str) -> anyhow::Error {
+        match self {
+            Failure::Spawn(e) if e.kind() == io::ErrorKind::NotFound => {
+                fail(Code::Unavailable, missing)
+            }
+            Failure::Spawn(e) => fail(Code::Unavailable, format!("starting {doing}: {e}")),
+            Failure::Deadline => fail(
+                Code::TempFail,
+                format!("{doing} did not finish before the deadline (killed)"),
+            ),
+        }
+    }
+}
 
 enum Event {
     Exited(io::Result<ExitStatus>),

@@ -323,26 +323,14 @@ impl Helper<'_> {
         let mut command = Command::new(&program);
         command.arg(action);
         self.acting.apply(&mut command);
-        let output = match child::run(command, input, deadline) {
-            Ok(output) => output,
-            Err(child::Failure::Spawn(e)) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(fail(
-                    Code::Unavailable,
-                    format!(
-                        "credential helper {program} (named by the docker config) is not installed"
-                    ),
-                ));
-            }
-            Err(child::Failure::Spawn(e)) => {
-                return Err(e).code(Code::Unavailable, format!("running {program}"));
-            }
-            Err(child::Failure::Deadline) => {
-                return Err(fail(
-                    Code::TempFail,
-                    format!("{program} {action} did not finish before the deadline (killed)"),
-                ));
-            }
-        };
+        let output = child::run(command, input, deadline).map_err(|failure| {
+            failure.into_error(
+                &format!("{program} {action}"),
+                &format!(
+                    "credential helper {program} (named by the docker config) is not installed"
+                ),
+            )
+        })?;
         if output.status.success() {
             return Ok(output.stdout);
         }

@@ -33,24 +33,13 @@ pub fn login(
         // DOCKER_CONFIG rather than `--config`: podman's docker shim honours the variable too.
         .env("DOCKER_CONFIG", docker_config);
     acting.apply(&mut command);
-    let output = match child::run(command, entry.password.expose().as_bytes(), deadline) {
-        Ok(output) => output,
-        Err(child::Failure::Spawn(e)) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(fail(
-                Code::Unavailable,
-                format!("{bin} not found: install docker or set --docker-bin"),
-            ));
-        }
-        Err(child::Failure::Spawn(e)) => {
-            return Err(fail(Code::Unavailable, format!("running {bin}: {e}")));
-        }
-        Err(child::Failure::Deadline) => {
-            return Err(fail(
-                Code::TempFail,
-                format!("{bin} login {host} did not finish before the deadline (killed)"),
-            ));
-        }
-    };
+    let output =
+        child::run(command, entry.password.expose().as_bytes(), deadline).map_err(|failure| {
+            failure.into_error(
+                &format!("{bin} login {host}"),
+                &format!("{bin} not found: install docker or set --docker-bin"),
+            )
+        })?;
     if output.status.success() {
         return Ok(());
     }
